@@ -1,0 +1,16 @@
+"""rewind: record the execution of a Python program into a CodeTracer trace.
+
+    import rewind
+    with rewind.trace("trace-out"):
+        work()
+"""
+from __future__ import annotations
+
+from ._version import __version__
+from .api import flush, is_tracing, start, stop, trace
+from .errors import EnvironmentError, InternalError, RecorderError, TargetError, UsageError
+
+__all__ = [
+    "__version__", "trace", "start", "stop", "is_tracing", "flush",
+    "RecorderError", "UsageError", "EnvironmentError", "TargetError", "InternalError",
+]

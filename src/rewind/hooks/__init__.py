@@ -1,0 +1,34 @@
+"""Interpreter hooks: the backends that turn interpreter events into recorder calls."""
+from __future__ import annotations
+
+import os
+import sys
+
+from .. import errors
+
+BACKENDS = ("monitoring", "settrace")
+
+
+def choose_backend(requested: str | None = None) -> str:
+    """`sys.monitoring` where it exists (3.12+), else `sys.settrace`.
+
+    REWIND_BACKEND=settrace forces the legacy hook (used to prove both write the same trace).
+    """
+    name = requested or os.environ.get("REWIND_BACKEND") or ""
+    if not name:
+        return "monitoring" if hasattr(sys, "monitoring") else "settrace"
+    if name not in BACKENDS:
+        raise errors.usage("ERR_INVALID_POLICY_VALUE", "unknown interpreter hook backend",
+                           variable="REWIND_BACKEND", value=name, allowed=", ".join(BACKENDS))
+    if name == "monitoring" and not hasattr(sys, "monitoring"):
+        raise errors.usage("ERR_INVALID_POLICY_VALUE", "sys.monitoring needs Python 3.12 or newer",
+                           variable="REWIND_BACKEND", value=name)
+    return name
+
+
+def make_backend(name: str, recorder, guard, activation_file: str | None):
+    if name == "monitoring":
+        from .monitoring import MonitoringBackend
+        return MonitoringBackend(recorder, guard, activation_file)
+    from .settrace import SettraceBackend
+    return SettraceBackend(recorder, guard, activation_file)

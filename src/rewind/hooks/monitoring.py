@@ -1,0 +1,165 @@
+"""`sys.monitoring` backend (PEP 669, Python 3.12+).
+
+PY_START is global: its callback decides once per code object (through the recorder and
+the filter chain); for skipped code it returns DISABLE so the interpreter never calls us
+for that code again, and for traced code it turns on the local events (LINE, PY_RETURN,
+PY_YIELD, PY_RESUME) of that code object only.  PY_THROW and PY_UNWIND cannot be local,
+so their callbacks look the code up and return at once for code that is not traced.
+
+The frame is taken once at PY_START (or resume) and kept on the thread's stack, so the
+per-line callback never has to look it up.
+"""
+from __future__ import annotations
+
+import sys
+from threading import get_ident
+from typing import Callable
+
+from .. import errors
+
+# Tool ids in the order we try them: the PEP 669 "free" ids first, never the debugger
+# or coverage ids unless everything else is taken.
+_CANDIDATE_TOOL_IDS = (4, 3, 2, 5, 1, 0)
+TOOL_NAME = "rewind"
+
+
+class MonitoringBackend:
+    name = "sys.monitoring"
+
+    def __init__(self, recorder, guard: Callable[[BaseException], object], activation_file: str | None = None):
+        self.recorder = recorder
+        self.guard = guard  # called with any exception raised inside a callback
+        self.activation_file = activation_file
+        self.active = activation_file is None
+        self.tool_id: int | None = None
+        self._local_codes: list = []
+
+    # -- install / uninstall ---------------------------------------------------------------
+
+    def install(self) -> None:
+        mon = sys.monitoring
+        for tool_id in _CANDIDATE_TOOL_IDS:
+            try:
+                mon.use_tool_id(tool_id, TOOL_NAME)
+            except ValueError:
+                continue
+            self.tool_id = tool_id
+            break
+        else:
+            taken = {i: mon.get_tool(i) for i in _CANDIDATE_TOOL_IDS}
+            raise errors.environment("ERR_NO_FREE_TOOL_ID",
+                                     "no free sys.monitoring tool id: every id rewind may use is taken",
+                                     tools=", ".join(f"{i}={n}" for i, n in taken.items()))
+        E = mon.events
+        tool = self.tool_id
+        mon.register_callback(tool, E.PY_START, self._on_start)
+        mon.register_callback(tool, E.PY_RESUME, self._on_resume)
+        mon.register_callback(tool, E.PY_RETURN, self._on_return)
+        mon.register_callback(tool, E.PY_YIELD, self._on_return)
+        mon.register_callback(tool, E.LINE, self._on_line)
+        mon.register_callback(tool, E.PY_THROW, self._on_throw)
+        mon.register_callback(tool, E.PY_UNWIND, self._on_unwind)
+        # Code that an earlier session disabled with DISABLE must be seen afresh: decisions
+        # belong to one session only.
+        mon.restart_events()
+        mon.set_events(tool, E.PY_START | E.PY_THROW | E.PY_UNWIND)
+
+    def uninstall(self) -> None:
+        if self.tool_id is None:
+            return
+        mon = sys.monitoring
+        tool = self.tool_id
+        self.tool_id = None
+        try:
+            mon.set_events(tool, 0)
+            for code in self._local_codes:
+                mon.set_local_events(tool, code, 0)
+            E = mon.events
+            for event in (E.PY_START, E.PY_RESUME, E.PY_RETURN, E.PY_YIELD, E.LINE, E.PY_THROW, E.PY_UNWIND):
+                mon.register_callback(tool, event, None)
+        finally:
+            self._local_codes = []
+            mon.free_tool_id(tool)
+
+    # -- callbacks -------------------------------------------------------------------------
+    # Each callback is guarded: an exception inside rewind never reaches the program
+    # unless the policy says abort (then `guard` re-raises a classified error).
+
+    def _on_start(self, code, offset):
+        try:
+            rec = self.recorder
+            if rec.in_repr:
+                return None
+            info = rec.code_infos.get(code)
+            if info is None:
+                if not self.active:
+                    if code.co_filename != self.activation_file:
+                        return sys.monitoring.DISABLE
+                    self._activate()
+                info = rec.code_info(code, sys._getframe(1))
+                if info.traced:
+                    self._local_codes.append(code)
+                    E = sys.monitoring.events
+                    sys.monitoring.set_local_events(self.tool_id, code,
+                                                    E.LINE | E.PY_RETURN | E.PY_YIELD | E.PY_RESUME)
+            if not info.traced:
+                return sys.monitoring.DISABLE
+            rec.enter(rec.thread(get_ident()), info, sys._getframe(1))
+        except BaseException as exc:  # noqa: BLE001 - the guard classifies and decides
+            return self.guard(exc)
+        return None
+
+    def _activate(self) -> None:
+        self.active = True
+        # Code seen before activation was disabled; let it report again.
+        sys.monitoring.restart_events()
+
+    def _on_resume(self, code, offset):
+        try:
+            rec = self.recorder
+            info = rec.code_infos.get(code)
+            if info is not None and info.traced:
+                rec.resume(rec.thread(get_ident()), info, sys._getframe(1))
+        except BaseException as exc:  # noqa: BLE001
+            return self.guard(exc)
+        return None
+
+    def _on_throw(self, code, offset, exception):
+        try:
+            rec = self.recorder
+            info = rec.code_infos.get(code)
+            if info is not None and info.traced:
+                rec.resume(rec.thread(get_ident()), info, sys._getframe(1), exception)
+        except BaseException as exc:  # noqa: BLE001
+            self.guard(exc)
+
+    def _on_line(self, code, line):
+        try:
+            rec = self.recorder
+            ts = rec.threads.get(get_ident())
+            if ts is not None and ts.stack:
+                active = ts.stack[-1]
+                if active.info.code is code:
+                    rec.line(ts, active, line)
+        except BaseException as exc:  # noqa: BLE001
+            return self.guard(exc)
+        return None
+
+    def _on_return(self, code, offset, value):
+        try:
+            rec = self.recorder
+            ts = rec.threads.get(get_ident())
+            if ts is not None and ts.stack and ts.stack[-1].info.code is code:
+                rec.leave(ts, value)
+        except BaseException as exc:  # noqa: BLE001
+            return self.guard(exc)
+        return None
+
+    def _on_unwind(self, code, offset, exception):
+        try:
+            rec = self.recorder
+            ts = rec.threads.get(get_ident())
+            if ts is not None and ts.stack and ts.stack[-1].info.code is code:
+                rec.leave_exception(ts, exception)
+        except BaseException as exc:  # noqa: BLE001
+            self.guard(exc)

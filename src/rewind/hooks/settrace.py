@@ -1,0 +1,153 @@
+"""`sys.settrace` backend (Python 3.10/3.11, and on request on 3.12+).
+
+It maps the legacy trace events onto the same recorder calls as the sys.monitoring
+backend, so both write the same trace for the same program:
+
+- 'call' of a new frame is a call; of a suspended generator/coroutine frame it is a
+  resumption, emitted when the next event shows whether it was a plain resume or a throw;
+- 'line' is a step, except a repeat of the frame's previous line (a backward jump within
+  one line), which sys.monitoring does not report;
+- 'return' is a return or a yield, unless the frame is being left by an exception, which
+  the legacy API reports as a 'return' of None after an 'exception' event.
+
+Skipped code gets no local trace function, so it costs one global call per frame.
+"""
+from __future__ import annotations
+
+import dis
+import sys
+import threading
+from threading import get_ident
+from typing import Callable
+
+from ..recorder import ActiveFrame
+
+_RESUME = dis.opmap.get("RESUME", -1)
+_RETURN_OPS = frozenset(dis.opmap[name] for name in ("RETURN_VALUE", "RETURN_CONST") if name in dis.opmap)
+_YIELD_OP = dis.opmap["YIELD_VALUE"]
+
+
+def _is_first_entry(frame) -> bool:
+    """True when a 'call' event starts the frame, False when it resumes a suspended one."""
+    lasti = frame.f_lasti
+    if lasti < 0:
+        return True  # 3.10: a new frame has not executed anything yet
+    code = frame.f_code.co_code
+    # 3.11+: RESUME's low two oparg bits say where it resumes: 0 is the function start.
+    return code[lasti] == _RESUME and (code[lasti + 1] & 3) == 0
+
+
+class SettraceBackend:
+    name = "settrace"
+
+    def __init__(self, recorder, guard: Callable[[BaseException], object], activation_file: str | None = None):
+        self.recorder = recorder
+        self.guard = guard
+        self.activation_file = activation_file
+        self.active = activation_file is None
+        self._previous = None
+        self._previous_threading = None
+        self._installed = False
+
+    def install(self) -> None:
+        self._previous = sys.gettrace()
+        if self._previous is not None:
+            import logging
+            logging.getLogger("rewind").warning(
+                "another trace function (%r) was active; rewind replaces it while recording", self._previous)
+        self._previous_threading = threading.gettrace() if hasattr(threading, "gettrace") else None
+        self._installed = True
+        threading.settrace(self._global)
+        sys.settrace(self._global)
+
+    def uninstall(self) -> None:
+        if not self._installed:
+            return
+        self._installed = False
+        sys.settrace(None)
+        threading.settrace(None)
+        # Frames still running keep their local trace function; make it inert.
+        self.recorder = None
+
+    # -- trace functions -------------------------------------------------------------------
+
+    def _global(self, frame, event, arg):
+        if event != "call":
+            return None
+        try:
+            rec = self.recorder
+            if rec is None:  # detached
+                return None
+            code = frame.f_code
+            info = rec.code_infos.get(code)
+            if info is None:
+                if not self.active:
+                    if code.co_filename != self.activation_file:
+                        return None
+                    self.active = True
+                info = rec.code_info(code, frame)
+            if not info.traced or rec.in_repr:
+                return None
+            ts = rec.thread(get_ident())
+            if _is_first_entry(frame):
+                rec.enter(ts, info, frame)
+            else:
+                # Resumption: whether it is a throw() shows at the next event.
+                pending = ActiveFrame(info, frame)
+                pending.resume_pending = True
+                ts.stack.append(pending)
+            return self._local
+        except BaseException as exc:  # noqa: BLE001 - the guard classifies and decides
+            self.guard(exc)
+            return None
+
+    def _local(self, frame, event, arg):
+        try:
+            rec = self.recorder
+            if rec is None:  # detached
+                return None
+            ts = rec.threads.get(get_ident())
+            if ts is None or not ts.stack:
+                return None
+            active = ts.stack[-1]
+            if active.frame is not frame:
+                return self._local
+            if active.resume_pending:
+                active = self._emit_resume(rec, ts, active, arg[1] if event == "exception" else None)
+            if event == "line":
+                line = frame.f_lineno
+                if line != active.last_line:
+                    active.last_line = line
+                    rec.line(ts, active, line)
+            elif event == "return":
+                if arg is None and self._left_by_exception(frame, active):
+                    rec.leave_exception(ts, active.exception)
+                else:
+                    rec.leave(ts, arg)
+                return None
+            elif event == "exception":
+                active.exception = arg[1]
+                active.exception_lasti = frame.f_lasti
+        except BaseException as exc:  # noqa: BLE001
+            self.guard(exc)
+            return None
+        return self._local
+
+    @staticmethod
+    def _emit_resume(rec, ts, pending, exception):
+        ts.stack.pop()
+        active = rec.resume(ts, pending.info, pending.frame, exception)
+        return active
+
+    @staticmethod
+    def _left_by_exception(frame, active) -> bool:
+        if active.exception is None:
+            return False
+        op = frame.f_code.co_code[frame.f_lasti] if frame.f_lasti >= 0 else -1
+        if op in _RETURN_OPS:
+            return False
+        if op == _YIELD_OP:
+            # At a yield: a thrown-in exception that was not caught leaves from right here.
+            return active.exception_lasti == frame.f_lasti
+        return True
+

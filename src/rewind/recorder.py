@@ -1,0 +1,472 @@
+"""The recorder: turns the interpreter hooks' raw events into CodeTracer events.
+
+Both backends (hooks/monitoring.py and hooks/settrace.py) call the same methods here, so
+they produce the same event stream for the same program.  The recorder owns:
+
+- interning of paths, functions, types and variable names (each defined once, before use);
+- one `CodeInfo` per code object: the filter decision and everything pre-rendered for it;
+- one call stack per thread, and the ThreadStart/ThreadSwitch events around switches;
+- the full variable snapshot after every Step (trace-format.md rule 2).
+
+Event text is built as whole fragments (`,\\n{...}` per event) and appended to a buffer in
+one `append`, so events of different threads never interleave inside one fragment.  Under
+the GIL a thread switch can only happen at a call or backward jump, never between the
+check of the current thread and that append.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import types
+
+from .encoder import TypeTable, ValueEncoder, exception_text, _escape
+
+CO_OPTIMIZED = 0x0001
+CO_VARARGS = 0x0004
+CO_VARKEYWORDS = 0x0008
+
+# Global values of these types are left out of snapshots: imports, function and class
+# definitions are noise at every step (the older recorder's traces were mostly that).
+HIDDEN_GLOBAL_TYPES = frozenset({types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type})
+
+# Variable-entry modes in CodeInfo.var_entries.
+ALLOW, REDACT, DROP, HIDDEN = 0, 1, 2, 3
+
+FLUSH_EVERY = 2048  # buffered fragments between writes
+
+_MISSING = object()
+
+
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name[:2] == "__" and name[-2:] == "__"
+
+
+class CodeInfo:
+    """Everything the recorder needs about one code object, computed once per session."""
+
+    __slots__ = ("code", "traced", "decision", "function_id", "path_id", "name", "call_step",
+                 "arg_names", "is_module", "global_names", "local_entries", "global_entries",
+                 "step_texts", "ret_mode", "module")
+
+    def __init__(self, code: types.CodeType, traced: bool):
+        self.code = code
+        self.traced = traced
+
+
+class ActiveFrame:
+    """A traced frame on a thread's stack."""
+
+    __slots__ = ("info", "frame", "last_line", "exception", "exception_lasti", "resume_pending")
+
+    def __init__(self, info: CodeInfo, frame: types.FrameType):
+        self.info = info
+        self.frame = frame
+        self.last_line = -1
+        self.exception = None
+        self.exception_lasti = -2
+        self.resume_pending = False
+
+
+class ThreadState:
+    """A thread's call stack.  `tid` is the OS thread ident; `number` is the id written in
+    the trace (0 for the thread that started recording, then 1, 2... in order of first
+    appearance), so the same program gives the same trace on every run."""
+
+    __slots__ = ("tid", "number", "stack", "started")
+
+    def __init__(self, tid: int, number: int):
+        self.tid = tid
+        self.number = number
+        self.stack: list[ActiveFrame] = []
+        self.started = False
+
+
+class Recorder:
+    """Builds the event stream.  `sink` is a writer (writer/json_writer.py)."""
+
+    def __init__(self, sink, chain, *, max_depth: int = 3, max_items: int = 50, max_string: int = 1000,
+                 toplevel_path: str = "", main_thread_id: int | None = None):
+        self.sink = sink
+        self.chain = chain
+        self.buffer: list[str] = []
+        self.intern_lock = threading.RLock()
+        self.paths: dict[str, int] = {}
+        self.path_list: list[str] = []
+        self.functions: dict[tuple, int] = {}
+        self.variables: dict[str, int] = {}
+        self.code_infos: dict[types.CodeType, CodeInfo] = {}
+        self.threads: dict[int, ThreadState] = {}
+        self.main_tid = main_thread_id if main_thread_id is not None else threading.main_thread().ident
+        self.current_tid = self.main_tid
+        # Counters (plain ints in the hot path; reported in metadata at the end).
+        self.steps = 0
+        self.calls = 0
+        self.returns = 0
+        self.values = 0
+        self.io_events = 0
+        self.scopes_skipped = 0
+        self.redactions: dict[str, int] = {}
+        self.drops: dict[str, int] = {}
+        self.in_repr = False
+
+        # Header (trace-format.md rule 3): Path, Function <toplevel>, Call, then the None type.
+        self.toplevel_path = os.path.abspath(toplevel_path) if toplevel_path else "<toplevel>"
+        self.paths[self.toplevel_path] = 0
+        self.path_list.append(self.toplevel_path)
+        sink.write_first('{"Path":%s}' % _escape(self.toplevel_path))
+        self.functions[(self.toplevel_path, 1, "<toplevel>")] = 0
+        self._define('{"Function":{"path_id":0,"line":1,"name":"<toplevel>"}}')
+        self._define('{"Call":{"function_id":0,"args":[]}}')
+        self.types = TypeTable(self._define)
+        self.encoder = ValueEncoder(self.types, max_depth=max_depth, max_items=max_items,
+                                    max_string=max_string, attr_action=self._attr_action)
+        self._redacted_text = self.encoder.error("<redacted>")
+        self._dropped_text = self.encoder.error("<dropped>")
+        self.toplevel_open = True
+        main = self.thread(self.main_tid)
+        main.started = True
+        self._define('{"ThreadStart":%d}' % main.number)
+
+    # -- output --------------------------------------------------------------------------
+
+    def _define(self, text: str) -> None:
+        """Definitions and header events: appended as they are interned."""
+        if text:
+            self.buffer.append(text if text.startswith(",\n") else ",\n" + text)
+
+    def _emit(self, ts: ThreadState, text: str) -> None:
+        if ts.tid != self.current_tid:
+            text = self._switch_text(ts) + text
+            self.current_tid = ts.tid
+        self.buffer.append(text)
+        if len(self.buffer) > FLUSH_EVERY:
+            self.flush()
+
+    def _switch_text(self, ts: ThreadState) -> str:
+        if not ts.started:
+            ts.started = True
+            return ',\n{"ThreadStart":%d}' % ts.number
+        return ',\n{"ThreadSwitch":%d}' % ts.number
+
+    def flush(self) -> None:
+        pending = self.buffer
+        self.buffer = []
+        if pending:
+            self.sink.write("".join(pending))
+
+    # -- interning -----------------------------------------------------------------------
+
+    def path_id(self, path: str) -> int:
+        pid = self.paths.get(path)
+        if pid is None:
+            with self.intern_lock:
+                pid = self.paths.get(path)
+                if pid is None:
+                    pid = len(self.path_list)
+                    self.paths[path] = pid
+                    self.path_list.append(path)
+                    self._define('{"Path":%s}' % _escape(path))
+        return pid
+
+    def function_id(self, path: str, line: int, name: str) -> int:
+        key = (path, line, name)
+        fid = self.functions.get(key)
+        if fid is None:
+            with self.intern_lock:
+                fid = self.functions.get(key)
+                if fid is None:
+                    pid = self.path_id(path)
+                    fid = len(self.functions)
+                    self.functions[key] = fid
+                    self._define('{"Function":{"path_id":%d,"line":%d,"name":%s}}' % (pid, line, _escape(name)))
+        return fid
+
+    def variable_id(self, name: str) -> int:
+        vid = self.variables.get(name)
+        if vid is None:
+            with self.intern_lock:
+                vid = self.variables.get(name)
+                if vid is None:
+                    vid = len(self.variables)
+                    self.variables[name] = vid
+                    self._define('{"VariableName":%s}' % _escape(name))
+        return vid
+
+    # -- per-code decisions ----------------------------------------------------------------
+
+    def code_info(self, code: types.CodeType, frame: types.FrameType | None) -> CodeInfo:
+        """Decide once per code object whether and how to record it."""
+        info = self.code_infos.get(code)
+        if info is not None:
+            return info
+        with self.intern_lock:
+            info = self.code_infos.get(code)
+            if info is None:
+                info = self._new_code_info(code, frame)
+                self.code_infos[code] = info
+        return info
+
+    def _new_code_info(self, code: types.CodeType, frame: types.FrameType | None) -> CodeInfo:
+        filename = code.co_filename
+        if not filename or filename.startswith("<"):
+            # Synthetic code (<string>, <frozen ...>) has no file to show: never recorded.
+            self.scopes_skipped += 1
+            return CodeInfo(code, False)
+        module = "?"
+        if frame is not None:
+            name = frame.f_globals.get("__name__")
+            if isinstance(name, str):
+                module = name
+        qualname = getattr(code, "co_qualname", code.co_name)
+        path = os.path.abspath(filename)
+        decision = self.chain.decide(module=module, qualname=qualname, filename=path)
+        info = CodeInfo(code, decision.trace)
+        if not decision.trace:
+            self.scopes_skipped += 1
+            return info
+        info.decision = decision
+        info.module = module
+        info.is_module = not (code.co_flags & CO_OPTIMIZED)
+        name = "<%s>" % module if code.co_name == "<module>" else qualname
+        line = code.co_firstlineno
+        info.name = name
+        info.path_id = self.path_id(path)
+        info.function_id = self.function_id(path, line, name)
+        info.call_step = ',\n{"Step":{"path_id":%d,"line":%d}}' % (info.path_id, line)
+        nargs = code.co_argcount + code.co_kwonlyargcount
+        if code.co_flags & CO_VARARGS:
+            nargs += 1
+        if code.co_flags & CO_VARKEYWORDS:
+            nargs += 1
+        info.arg_names = code.co_varnames[:nargs]
+        info.global_names = tuple(n for n in code.co_names if not _is_dunder(n)) if not info.is_module else ()
+        info.local_entries = {}
+        info.global_entries = {}
+        info.step_texts = {}
+        ret = decision.value_action("ret", "%s.%s" % (module, qualname))
+        info.ret_mode = {"allow": ALLOW, "redact": REDACT}.get(ret, DROP)
+        return info
+
+    def _entry(self, info: CodeInfo, name: str, kind: str) -> tuple:
+        """(mode, text) for a variable of a code object: text is the Value prefix or the full
+        redacted event."""
+        if _is_dunder(name) or name[:1] == ".":
+            # Dunders are module plumbing; ".0" is a comprehension's hidden iterator.
+            return (HIDDEN, "")
+        action = info.decision.value_action(kind, name)
+        if action == "drop":
+            return (DROP, kind)
+        vid = self.variable_id(name)
+        if action == "redact":
+            return (REDACT, ',\n{"Value":{"variable_id":%d,"value":%s}}' % (vid, self._redacted_text))
+        return (ALLOW, ',\n{"Value":{"variable_id":%d,"value":' % vid)
+
+    def _attr_action(self, name: str) -> str:
+        # Struct fields are filtered with the decision of the frame being snapshotted.
+        decision = self._attr_decision
+        return decision.value_action("attr", name) if decision is not None else "allow"
+
+    _attr_decision = None
+
+    def thread(self, tid: int) -> ThreadState:
+        ts = self.threads.get(tid)
+        if ts is None:
+            with self.intern_lock:
+                ts = self.threads.get(tid)
+                if ts is None:
+                    ts = self.threads[tid] = ThreadState(tid, len(self.threads))
+        return ts
+
+    # -- snapshots -----------------------------------------------------------------------
+
+    def _snapshot(self, info: CodeInfo, frame: types.FrameType, parts: list) -> None:
+        """Append the Value events of every visible variable (locals + named globals)."""
+        encode = self.encoder.encode
+        append = parts.append
+        self._attr_decision = info.decision
+        if info.is_module:
+            entries = info.global_entries
+            for name, value in frame.f_locals.items():
+                entry = entries.get(name)
+                if entry is None:
+                    entry = entries[name] = self._entry(info, name, "global")
+                mode = entry[0]
+                if mode == ALLOW:
+                    if type(value) not in HIDDEN_GLOBAL_TYPES:
+                        append(entry[1] + encode(value) + "}}")
+                elif mode == REDACT:
+                    append(entry[1])
+                    self.redactions["global"] = self.redactions.get("global", 0) + 1
+                elif mode == DROP:
+                    self.drops["global"] = self.drops.get("global", 0) + 1
+            return
+        entries = info.local_entries
+        args = info.arg_names
+        local_names = frame.f_locals
+        for name, value in local_names.items():
+            entry = entries.get(name)
+            if entry is None:
+                entry = entries[name] = self._entry(info, name, "arg" if name in args else "local")
+            mode = entry[0]
+            if mode == ALLOW:
+                append(entry[1] + encode(value) + "}}")
+            elif mode == REDACT:
+                append(entry[1])
+                kind = "arg" if name in args else "local"
+                self.redactions[kind] = self.redactions.get(kind, 0) + 1
+            elif mode == DROP:
+                self.drops[entry[1]] = self.drops.get(entry[1], 0) + 1
+        if info.global_names:
+            module_globals = frame.f_globals
+            entries = info.global_entries
+            for name in info.global_names:
+                value = module_globals.get(name, _MISSING)
+                if value is _MISSING or type(value) in HIDDEN_GLOBAL_TYPES or name in local_names:
+                    continue
+                entry = entries.get(name)
+                if entry is None:
+                    entry = entries[name] = self._entry(info, name, "global")
+                mode = entry[0]
+                if mode == ALLOW:
+                    append(entry[1] + encode(value) + "}}")
+                elif mode == REDACT:
+                    append(entry[1])
+                    self.redactions["global"] = self.redactions.get("global", 0) + 1
+                elif mode == DROP:
+                    self.drops["global"] = self.drops.get("global", 0) + 1
+
+    # -- events from the hooks -------------------------------------------------------------
+
+    def enter(self, ts: ThreadState, info: CodeInfo, frame: types.FrameType) -> ActiveFrame:
+        """A traced frame starts: Step at the definition line, then Call with the arguments."""
+        encode = self.encoder.encode
+        self._attr_decision = info.decision
+        entries = info.local_entries
+        args = []
+        local_names = frame.f_locals
+        for name in info.arg_names:
+            value = local_names.get(name, _MISSING)
+            if value is _MISSING:
+                continue
+            entry = entries.get(name)
+            if entry is None:
+                entry = entries[name] = self._entry(info, name, "arg")
+            mode = entry[0]
+            if mode == ALLOW:
+                args.append('{"variable_id":%d,"value":%s}' % (self.variables[name], encode(value)))
+            elif mode == REDACT:
+                args.append('{"variable_id":%d,"value":%s}' % (self.variables[name], self._redacted_text))
+                self.redactions["arg"] = self.redactions.get("arg", 0) + 1
+            elif mode == DROP:
+                self.drops["arg"] = self.drops.get("arg", 0) + 1
+        self.calls += 1
+        self._emit(ts, '%s,\n{"Call":{"function_id":%d,"args":[%s]}}'
+                   % (info.call_step, info.function_id, ",".join(args)))
+        active = ActiveFrame(info, frame)
+        ts.stack.append(active)
+        return active
+
+    def resume(self, ts: ThreadState, info: CodeInfo, frame: types.FrameType,
+               exception: BaseException | None = None) -> ActiveFrame:
+        """A generator/coroutine resumes: a Call with no args (a throw carries `exception`)."""
+        args = ""
+        if exception is not None:
+            vid = self.variable_id("exception")
+            args = '{"variable_id":%d,"value":%s}' % (
+                vid, self.encoder.raw(exception_text(exception), type(exception).__name__))
+        self.calls += 1
+        self._emit(ts, '%s,\n{"Call":{"function_id":%d,"args":[%s]}}' % (info.call_step, info.function_id, args))
+        active = ActiveFrame(info, frame)
+        ts.stack.append(active)
+        return active
+
+    def line(self, ts: ThreadState, active: ActiveFrame, line: int) -> None:
+        info = active.info
+        step = info.step_texts.get(line)
+        if step is None:
+            step = info.step_texts[line] = ',\n{"Step":{"path_id":%d,"line":%d}}' % (info.path_id, line)
+        parts = [step]
+        self._snapshot(info, active.frame, parts)
+        self.steps += 1
+        self.values += len(parts) - 1
+        self._emit(ts, "".join(parts))
+
+    def leave(self, ts: ThreadState, value: object) -> None:
+        """The innermost traced frame returns (or yields) `value`."""
+        active = ts.stack.pop()
+        mode = active.info.ret_mode
+        if mode == ALLOW:
+            self._attr_decision = active.info.decision
+            text = self.encoder.encode(value)
+        elif mode == REDACT:
+            text = self._redacted_text
+            self.redactions["ret"] = self.redactions.get("ret", 0) + 1
+        else:
+            text = self._dropped_text
+            self.drops["ret"] = self.drops.get("ret", 0) + 1
+        self.returns += 1
+        self._emit(ts, ',\n{"Return":{"return_value":%s}}' % text)
+
+    def leave_exception(self, ts: ThreadState, exc: BaseException) -> None:
+        """The innermost traced frame is left by an exception (trace-format.md rule 6)."""
+        active = ts.stack.pop()
+        mode = active.info.ret_mode
+        if mode == ALLOW:
+            text = self.encoder.raw(exception_text(exc), type(exc).__name__)
+        elif mode == REDACT:
+            text = self._redacted_text
+        else:
+            text = self._dropped_text
+        self.returns += 1
+        self._emit(ts, ',\n{"Return":{"return_value":%s}}' % text)
+
+    def io_event(self, ts: ThreadState, kind: int, metadata: str, content: str) -> None:
+        self.io_events += 1
+        self._emit(ts, ',\n{"Event":{"kind":%d,"metadata":%s,"content":%s}}'
+                   % (kind, _escape(metadata), _escape(content)))
+
+    # -- the end -------------------------------------------------------------------------
+
+    def close_all(self, exit_code: int | None, error_traceback: str | None = None) -> None:
+        """Close every open call on every thread, then `<toplevel>` with the exit status."""
+        unfinished = None
+        for tid, ts in list(self.threads.items()):
+            if tid == self.main_tid:
+                continue
+            while ts.stack:
+                ts.stack.pop()
+                unfinished = unfinished or self.encoder.raw("<unfinished at exit>", "<exit>")
+                self.returns += 1
+                self._emit(ts, ',\n{"Return":{"return_value":%s}}' % unfinished)
+            if ts.started:
+                self._emit(ts, ',\n{"ThreadExit":%d}' % ts.number)
+        main = self.thread(self.main_tid)
+        while main.stack:
+            main.stack.pop()
+            unfinished = unfinished or self.encoder.raw("<unfinished at exit>", "<exit>")
+            self.returns += 1
+            self._emit(main, ',\n{"Return":{"return_value":%s}}' % unfinished)
+        if error_traceback:
+            self.io_event(main, 11, "", error_traceback)
+        if self.toplevel_open:
+            self.toplevel_open = False
+            if exit_code is None:
+                value = '{"kind":"String","text":"<exit>","type_id":%d}' % self.types.intern(9, "str")
+            else:
+                value = self.encoder.encode(int(exit_code))
+            self._emit(main, ',\n{"Return":{"return_value":%s}}' % value)
+        self.flush()
+
+    def stats(self) -> dict:
+        return {
+            "steps": self.steps,
+            "calls": self.calls + 1,
+            "returns": self.returns + (0 if self.toplevel_open else 1),
+            "values": self.values,
+            "io_events": self.io_events,
+            "paths": len(self.path_list),
+            "functions": len(self.functions),
+            "types": len(self.types),
+            "variable_names": len(self.variables),
+        }
+
