@@ -7,8 +7,8 @@ import sys
 import threading
 from typing import Iterator, Sequence
 
-from . import errors
-from .policy import load_policy
+from . import diagnostics, errors
+from .policy import resolve_policy
 from .session import Session
 
 DEFAULT_TRACE_DIR = "trace-out"
@@ -42,7 +42,8 @@ def start(trace_dir: str | os.PathLike | None = None, *, format: str | None = No
         if _current is not None and not _current.finished:
             raise errors.usage("ERR_ALREADY_TRACING", "a recording is already in progress",
                                trace_dir=_current.target)
-        policy = load_policy(dict(policy_overrides), os.environ)
+        policy = resolve_policy(policy_overrides, source="api")
+        diagnostics.setup_logging(policy)
         session = Session(
             trace_dir or os.environ.get("CODETRACER_PYTHON_RECORDER_OUT_DIR") or DEFAULT_TRACE_DIR,
             policy=policy,
@@ -51,7 +52,7 @@ def start(trace_dir: str | os.PathLike | None = None, *, format: str | None = No
             activation_path=activation_path,
             program=sys.argv[0] if sys.argv else toplevel,
             args=sys.argv[1:],
-            script_dir=os.path.dirname(os.path.abspath(toplevel)) if toplevel and not toplevel.startswith("<") else None,
+            script_dir=None if toplevel.startswith("<") else os.path.dirname(os.path.abspath(toplevel)),
             toplevel_path=toplevel,
         )
         session.start()

@@ -29,12 +29,15 @@ RECORD_USAGE = "rewind [record] [OPTIONS] SCRIPT [ARGS...] | -m MODULE [ARGS...]
 def build_record_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rewind", usage=RECORD_USAGE,
-        description="Record a Python program into a CodeTracer trace. Tools: rewind validate|summary|filter|convert ...",
+        description="Record a Python program into a CodeTracer trace. "
+                    "Tools: rewind validate|summary|filter|convert ...",
         epilog="Everything after the script (or -m MODULE, or --) belongs to the program.")
     parser.add_argument("--version", action="version", version="rewind %s" % __version__)
     parser.add_argument("--trace-dir", "--out-dir", "-o", dest="trace_dir", metavar="DIR",
-                        help="where the trace directory goes (default ./trace-out; env CODETRACER_PYTHON_RECORDER_OUT_DIR)")
-    parser.add_argument("--format", choices=("json", "binary"), help="event file format (default json; env CODETRACER_FORMAT)")
+                        help="where the trace directory goes "
+                             "(default ./trace-out; env CODETRACER_PYTHON_RECORDER_OUT_DIR)")
+    parser.add_argument("--format", choices=("json", "binary"),
+                        help="event file format (default json; env CODETRACER_FORMAT)")
     parser.add_argument("--trace-filter", action="append", default=[], metavar="SPEC",
                         help="filter file(s); repeatable; a.toml::b.toml chains (env CODETRACER_TRACE_FILTER)")
     parser.add_argument("--activation-path", metavar="PATH",

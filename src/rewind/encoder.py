@@ -18,6 +18,7 @@ import sys
 import time
 import types
 from collections import deque
+from itertools import islice
 from typing import Callable
 
 # The C-accelerated JSON string escaper (with quotes), non-ASCII kept as is.  Lone
@@ -126,6 +127,7 @@ class ValueEncoder:
         self._struct_types: dict[tuple, int] = {}
         self._slow_repr_types: set[type] = set()
         self._active: set[int] = set()
+        self.in_repr = False
         t = types_.intern
         self._int_suffix = ',"type_id":%d}' % t(KIND_INT, "int")
         self._float_suffix = '","type_id":%d}' % t(KIND_FLOAT, "float")
@@ -224,14 +226,13 @@ class ValueEncoder:
     # -- containers ----------------------------------------------------------------------
 
     def _elements(self, items, size: int, depth: int) -> str:
+        # Copy the shown items in one C call first: encoding runs Python code, during which
+        # another thread may mutate the container ("changed size during iteration").
+        shown = list(islice(items, self.max_items))
         encode = self.encode
-        limit = self.max_items
-        parts = []
-        for i, item in enumerate(items):
-            if i >= limit:
-                parts.append(self._more(size - limit))
-                break
-            parts.append(encode(item, depth))
+        parts = [encode(item, depth) for item in shown]
+        if size > len(shown):
+            parts.append(self._more(size - len(shown)))
         return ",".join(parts)
 
     def _sequence(self, value, items, lang_type: str, kind: int, depth: int, size: int) -> str:
@@ -285,17 +286,14 @@ class ValueEncoder:
         self._active.add(key)
         try:
             size = dict.__len__(value)
-            limit = self.max_items
+            shown = list(islice(dict.items(value), self.max_items))  # one C call: see _elements
             encode = self.encode
             inner = depth + 2
             pair_tid = self._tid(KIND_TUPLE, "tuple")
-            parts = []
-            for i, (k, v) in enumerate(dict.items(value)):
-                if i >= limit:
-                    parts.append(self._more(size - limit))
-                    break
-                parts.append('{"kind":"Tuple","elements":[%s,%s],"type_id":%d}'
-                             % (encode(k, inner), encode(v, inner), pair_tid))
+            parts = ['{"kind":"Tuple","elements":[%s,%s],"type_id":%d}'
+                     % (encode(k, inner), encode(v, inner), pair_tid) for k, v in shown]
+            if size > len(shown):
+                parts.append(self._more(size - len(shown)))
         finally:
             self._active.discard(key)
         return '{"kind":"Sequence","elements":[%s],"is_slice":false,"type_id":%d}' % (
@@ -369,7 +367,7 @@ class ValueEncoder:
         return self.raw(exception_text(value), type(value).__name__)
 
     def _class(self, value, depth: int) -> str:
-        module = value.__dict__.get("__module__", "builtins") if isinstance(value.__dict__, types.MappingProxyType) else "?"
+        module = value.__dict__.get("__module__", "builtins")
         return self.raw("<class '%s.%s'>" % (module, _type_name(value)), "type", KIND_TYPEVALUE)
 
     def _module(self, value, depth: int) -> str:
@@ -461,21 +459,28 @@ class ValueEncoder:
         if tp in self._slow_repr_types:
             return self.raw("<%s object>" % lang_type, lang_type)
         started = time.perf_counter()
+        # While repr runs, code it calls is not recorded (it is not the program's own doing).
+        self.in_repr = True
         try:
             text = repr(value)
             if not isinstance(text, str):
                 return self.error("<unrepr>", lang_type)
         except Exception:
             return self.error("<unrepr>", lang_type)
+        finally:
+            self.in_repr = False
         if time.perf_counter() - started > SLOW_REPR_SECONDS:
             self._slow_repr_types.add(tp)
         return self.raw(text, lang_type)
 
 
 def exception_text(exc: BaseException) -> str:
-    """`ExcType: message` without calling an overridden `__str__` (user code)."""
+    """`ExcType: message`, calling `__str__` only where it is not user code."""
+    to_text = type(exc).__str__
+    if isinstance(to_text, types.FunctionType):
+        to_text = BaseException.__str__  # overridden in Python: the plain args instead
     try:
-        message = BaseException.__str__(exc)
+        message = to_text(exc)
     except Exception:
         message = ""
     name = type(exc).__qualname__

@@ -19,7 +19,7 @@ import os
 import threading
 import types
 
-from .encoder import TypeTable, ValueEncoder, exception_text, _escape
+from .encoder import TypeTable, ValueEncoder, _escape, exception_text
 
 CO_OPTIMIZED = 0x0001
 CO_VARARGS = 0x0004
@@ -89,7 +89,7 @@ class Recorder:
         self.sink = sink
         self.chain = chain
         self.buffer: list[str] = []
-        self.intern_lock = threading.RLock()
+        self.lock = threading.RLock()
         self.paths: dict[str, int] = {}
         self.path_list: list[str] = []
         self.functions: dict[tuple, int] = {}
@@ -107,7 +107,6 @@ class Recorder:
         self.scopes_skipped = 0
         self.redactions: dict[str, int] = {}
         self.drops: dict[str, int] = {}
-        self.in_repr = False
 
         # Header (trace-format.md rule 3): Path, Function <toplevel>, Call, then the None type.
         self.toplevel_path = os.path.abspath(toplevel_path) if toplevel_path else "<toplevel>"
@@ -159,7 +158,7 @@ class Recorder:
     def path_id(self, path: str) -> int:
         pid = self.paths.get(path)
         if pid is None:
-            with self.intern_lock:
+            with self.lock:
                 pid = self.paths.get(path)
                 if pid is None:
                     pid = len(self.path_list)
@@ -172,7 +171,7 @@ class Recorder:
         key = (path, line, name)
         fid = self.functions.get(key)
         if fid is None:
-            with self.intern_lock:
+            with self.lock:
                 fid = self.functions.get(key)
                 if fid is None:
                     pid = self.path_id(path)
@@ -184,7 +183,7 @@ class Recorder:
     def variable_id(self, name: str) -> int:
         vid = self.variables.get(name)
         if vid is None:
-            with self.intern_lock:
+            with self.lock:
                 vid = self.variables.get(name)
                 if vid is None:
                     vid = len(self.variables)
@@ -199,7 +198,7 @@ class Recorder:
         info = self.code_infos.get(code)
         if info is not None:
             return info
-        with self.intern_lock:
+        with self.lock:
             info = self.code_infos.get(code)
             if info is None:
                 info = self._new_code_info(code, frame)
@@ -271,7 +270,7 @@ class Recorder:
     def thread(self, tid: int) -> ThreadState:
         ts = self.threads.get(tid)
         if ts is None:
-            with self.intern_lock:
+            with self.lock:
                 ts = self.threads.get(tid)
                 if ts is None:
                     ts = self.threads[tid] = ThreadState(tid, len(self.threads))
@@ -339,127 +338,144 @@ class Recorder:
 
     def enter(self, ts: ThreadState, info: CodeInfo, frame: types.FrameType) -> ActiveFrame:
         """A traced frame starts: Step at the definition line, then Call with the arguments."""
-        encode = self.encoder.encode
-        self._attr_decision = info.decision
-        entries = info.local_entries
-        args = []
-        local_names = frame.f_locals
-        for name in info.arg_names:
-            value = local_names.get(name, _MISSING)
-            if value is _MISSING:
-                continue
-            entry = entries.get(name)
-            if entry is None:
-                entry = entries[name] = self._entry(info, name, "arg")
-            mode = entry[0]
-            if mode == ALLOW:
-                args.append('{"variable_id":%d,"value":%s}' % (self.variables[name], encode(value)))
-            elif mode == REDACT:
-                args.append('{"variable_id":%d,"value":%s}' % (self.variables[name], self._redacted_text))
-                self.redactions["arg"] = self.redactions.get("arg", 0) + 1
-            elif mode == DROP:
-                self.drops["arg"] = self.drops.get("arg", 0) + 1
-        self.calls += 1
-        self._emit(ts, '%s,\n{"Call":{"function_id":%d,"args":[%s]}}'
-                   % (info.call_step, info.function_id, ",".join(args)))
-        active = ActiveFrame(info, frame)
-        ts.stack.append(active)
-        return active
+        with self.lock:
+            encode = self.encoder.encode
+            self._attr_decision = info.decision
+            entries = info.local_entries
+            args = []
+            local_names = frame.f_locals
+            for name in info.arg_names:
+                value = local_names.get(name, _MISSING)
+                if value is _MISSING:
+                    continue
+                entry = entries.get(name)
+                if entry is None:
+                    entry = entries[name] = self._entry(info, name, "arg")
+                mode = entry[0]
+                if mode == ALLOW:
+                    args.append('{"variable_id":%d,"value":%s}' % (self.variables[name], encode(value)))
+                elif mode == REDACT:
+                    args.append('{"variable_id":%d,"value":%s}' % (self.variables[name], self._redacted_text))
+                    self.redactions["arg"] = self.redactions.get("arg", 0) + 1
+                elif mode == DROP:
+                    self.drops["arg"] = self.drops.get("arg", 0) + 1
+            self.calls += 1
+            self._emit(ts, '%s,\n{"Call":{"function_id":%d,"args":[%s]}}'
+                       % (info.call_step, info.function_id, ",".join(args)))
+            active = ActiveFrame(info, frame)
+            ts.stack.append(active)
+            return active
 
     def resume(self, ts: ThreadState, info: CodeInfo, frame: types.FrameType,
                exception: BaseException | None = None) -> ActiveFrame:
         """A generator/coroutine resumes: a Call with no args (a throw carries `exception`)."""
-        args = ""
-        if exception is not None:
-            vid = self.variable_id("exception")
-            args = '{"variable_id":%d,"value":%s}' % (
-                vid, self.encoder.raw(exception_text(exception), type(exception).__name__))
-        self.calls += 1
-        self._emit(ts, '%s,\n{"Call":{"function_id":%d,"args":[%s]}}' % (info.call_step, info.function_id, args))
-        active = ActiveFrame(info, frame)
-        ts.stack.append(active)
-        return active
+        with self.lock:
+            args = ""
+            if exception is not None:
+                vid = self.variable_id("exception")
+                args = '{"variable_id":%d,"value":%s}' % (
+                    vid, self.encoder.raw(exception_text(exception), type(exception).__name__))
+            self.calls += 1
+            self._emit(ts, '%s,\n{"Call":{"function_id":%d,"args":[%s]}}'
+                       % (info.call_step, info.function_id, args))
+            active = ActiveFrame(info, frame)
+            ts.stack.append(active)
+            return active
 
     def line(self, ts: ThreadState, active: ActiveFrame, line: int) -> None:
-        info = active.info
-        step = info.step_texts.get(line)
-        if step is None:
-            step = info.step_texts[line] = ',\n{"Step":{"path_id":%d,"line":%d}}' % (info.path_id, line)
-        parts = [step]
-        self._snapshot(info, active.frame, parts)
-        self.steps += 1
-        self.values += len(parts) - 1
-        self._emit(ts, "".join(parts))
+        """One executed line: a Step, then the full snapshot of visible variables."""
+        with self.lock:
+            info = active.info
+            step = info.step_texts.get(line)
+            if step is None:
+                if line is None or line < 1:
+                    return  # artificial code (an empty module's implicit return) has line 0
+                step = info.step_texts[line] = ',\n{"Step":{"path_id":%d,"line":%d}}' % (info.path_id, line)
+            parts = [step]
+            self._snapshot(info, active.frame, parts)
+            self.steps += 1
+            self.values += len(parts) - 1
+            self._emit(ts, "".join(parts))
 
     def leave(self, ts: ThreadState, value: object) -> None:
         """The innermost traced frame returns (or yields) `value`."""
-        active = ts.stack.pop()
-        mode = active.info.ret_mode
-        if mode == ALLOW:
-            self._attr_decision = active.info.decision
-            text = self.encoder.encode(value)
-        elif mode == REDACT:
-            text = self._redacted_text
-            self.redactions["ret"] = self.redactions.get("ret", 0) + 1
-        else:
-            text = self._dropped_text
-            self.drops["ret"] = self.drops.get("ret", 0) + 1
-        self.returns += 1
-        self._emit(ts, ',\n{"Return":{"return_value":%s}}' % text)
+        with self.lock:
+            info = ts.stack[-1].info
+            mode = info.ret_mode
+            if mode == ALLOW:
+                self._attr_decision = info.decision
+                text = self.encoder.encode(value)
+            elif mode == REDACT:
+                text = self._redacted_text
+                self.redactions["ret"] = self.redactions.get("ret", 0) + 1
+            else:
+                text = self._dropped_text
+                self.drops["ret"] = self.drops.get("ret", 0) + 1
+            self._return(ts, text)
 
     def leave_exception(self, ts: ThreadState, exc: BaseException) -> None:
         """The innermost traced frame is left by an exception (trace-format.md rule 6)."""
-        active = ts.stack.pop()
-        mode = active.info.ret_mode
-        if mode == ALLOW:
-            text = self.encoder.raw(exception_text(exc), type(exc).__name__)
-        elif mode == REDACT:
-            text = self._redacted_text
-        else:
-            text = self._dropped_text
+        with self.lock:
+            mode = ts.stack[-1].info.ret_mode
+            if mode == ALLOW:
+                text = self.encoder.raw(exception_text(exc), type(exc).__name__)
+            elif mode == REDACT:
+                text = self._redacted_text
+            else:
+                text = self._dropped_text
+            self._return(ts, text)
+
+    def _return(self, ts: ThreadState, value_text: str) -> None:
+        # Pop only once the value is encoded: a failure above leaves the stack balanced.
+        ts.stack.pop()
         self.returns += 1
-        self._emit(ts, ',\n{"Return":{"return_value":%s}}' % text)
+        self._emit(ts, ',\n{"Return":{"return_value":%s}}' % value_text)
 
     def io_event(self, ts: ThreadState, kind: int, metadata: str, content: str) -> None:
-        self.io_events += 1
-        self._emit(ts, ',\n{"Event":{"kind":%d,"metadata":%s,"content":%s}}'
-                   % (kind, _escape(metadata), _escape(content)))
+        with self.lock:
+            self.io_events += 1
+            self._emit(ts, ',\n{"Event":{"kind":%d,"metadata":%s,"content":%s}}'
+                       % (kind, _escape(metadata), _escape(content)))
 
     # -- the end -------------------------------------------------------------------------
 
     def close_all(self, exit_code: int | None, error_traceback: str | None = None) -> None:
         """Close every open call on every thread, then `<toplevel>` with the exit status."""
-        unfinished = None
-        for tid, ts in list(self.threads.items()):
-            if tid == self.main_tid:
-                continue
+        with self.lock:
+            main = self.thread(self.main_tid)
+            others = [ts for ts in self.threads.values() if ts is not main]
+            for ts in others:
+                self._close_stack(ts)
+                if ts.started:
+                    self._emit(ts, ',\n{"ThreadExit":%d}' % ts.number)
+            self._close_stack(main)
+            if error_traceback:
+                self.io_event(main, 11, "", error_traceback)
+            if self.toplevel_open:
+                self.toplevel_open = False
+                if exit_code is None:
+                    value = self.encoder.encode("<exit>")
+                else:
+                    value = self.encoder.encode(int(exit_code))
+                self._emit(main, ',\n{"Return":{"return_value":%s}}' % value)
+            self.flush()
+
+    def _close_stack(self, ts: ThreadState) -> None:
+        """Frames still open at the end (threads still running, os._exit, a failure)."""
+        if ts.stack:
+            unfinished = self.encoder.raw("<unfinished at exit>", "<exit>")
             while ts.stack:
-                ts.stack.pop()
-                unfinished = unfinished or self.encoder.raw("<unfinished at exit>", "<exit>")
-                self.returns += 1
-                self._emit(ts, ',\n{"Return":{"return_value":%s}}' % unfinished)
-            if ts.started:
-                self._emit(ts, ',\n{"ThreadExit":%d}' % ts.number)
-        main = self.thread(self.main_tid)
-        while main.stack:
-            main.stack.pop()
-            unfinished = unfinished or self.encoder.raw("<unfinished at exit>", "<exit>")
-            self.returns += 1
-            self._emit(main, ',\n{"Return":{"return_value":%s}}' % unfinished)
-        if error_traceback:
-            self.io_event(main, 11, "", error_traceback)
-        if self.toplevel_open:
-            self.toplevel_open = False
-            if exit_code is None:
-                value = '{"kind":"String","text":"<exit>","type_id":%d}' % self.types.intern(9, "str")
-            else:
-                value = self.encoder.encode(int(exit_code))
-            self._emit(main, ',\n{"Return":{"return_value":%s}}' % value)
-        self.flush()
+                self._return(ts, unfinished)
+
+    def events_written(self) -> int:
+        """Events of the trace, definitions excluded (cheap: computed from counters)."""
+        return self.steps + 2 * self.calls + self.returns + self.values + self.io_events + 2
 
     def stats(self) -> dict:
+        """Counts that match what `rewind validate` / `summary` count in the trace."""
         return {
-            "steps": self.steps,
+            # every non-toplevel Call comes right after its entry Step
+            "steps": self.steps + self.calls,
             "calls": self.calls + 1,
             "returns": self.returns + (0 if self.toplevel_open else 1),
             "values": self.values,

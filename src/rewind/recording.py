@@ -6,8 +6,8 @@ import os
 import signal
 import sys
 
-from . import errors
-from .policy import load_policy
+from . import diagnostics, errors
+from .policy import Policy, recording_disabled, resolve_policy
 from .runner import TargetOutcome, resolve_target, run_target
 from .session import Session
 
@@ -16,8 +16,6 @@ DEFAULT_TRACE_DIR = "trace-out"
 # KeyboardInterrupt, so the shell sees the same status.
 EXIT_BY_SIGINT = -signal.SIGINT
 
-_TRUE = {"1", "true", "t", "yes", "y", "on"}
-
 
 def _policy_overrides(args: argparse.Namespace) -> dict:
     fields = ("on_recorder_error", "require_trace", "keep_partial_trace", "log_level", "log_file",
@@ -25,19 +23,21 @@ def _policy_overrides(args: argparse.Namespace) -> dict:
     return {name: getattr(args, name) for name in fields if getattr(args, name, None) is not None}
 
 
-def _report(err: errors.RecorderError) -> int:
-    print("rewind: error: %s" % err, file=sys.stderr)
+def _report(err: errors.RecorderError, policy: Policy | None) -> int:
+    diagnostics.report_error(err, policy)
     return err.exit_code
 
 
 def record_target(args: argparse.Namespace, script: str | None, program_args: list[str]) -> int:
+    policy = None
     try:
-        policy = load_policy(_policy_overrides(args), os.environ)
+        policy = resolve_policy(_policy_overrides(args), source="cli")
         target = resolve_target("module" if args.module else "script", args.module or script, program_args)
+        diagnostics.setup_logging(policy)
     except errors.RecorderError as err:
-        return _report(err)
+        return _report(err, policy)
 
-    if os.environ.get("CODETRACER_PYTHON_RECORDER_DISABLED", "").strip().lower() in _TRUE:
+    if recording_disabled():
         print("rewind: recording disabled by CODETRACER_PYTHON_RECORDER_DISABLED; running without a trace",
               file=sys.stderr)
         return _finish_program(run_target(target), policy.propagate_script_exit, note=False)
@@ -57,7 +57,7 @@ def record_target(args: argparse.Namespace, script: str | None, program_args: li
     try:
         session.start()
     except errors.RecorderError as err:
-        return _report(err)
+        return _report(err, policy)
 
     outcome = run_target(target)
     failure = session.failed
@@ -72,7 +72,7 @@ def record_target(args: argparse.Namespace, script: str | None, program_args: li
         if isinstance(outcome.exception, errors.RecorderError):
             outcome = TargetOutcome(outcome.exit_code)  # ours, not the program's: no traceback
         _finish_program(outcome, False, note=False)
-        return _report(failure)
+        return _report(failure, policy)
     return _finish_program(outcome, policy.propagate_script_exit)
 
 

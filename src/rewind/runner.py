@@ -46,16 +46,16 @@ def resolve_target(kind: str, name: str, args: list[str]) -> Target:
         if os.path.isdir(path) and os.path.isfile(os.path.join(path, "__main__.py")):
             path = os.path.join(path, "__main__.py")
         if not os.path.isfile(path):
-            raise errors.usage("ERR_TARGET_NOT_FOUND", "can't open the script: no such file", path=name)
+            raise errors.target("ERR_TARGET_NOT_FOUND", "can't open the script: no such file", path=name)
         return Target("script", name, list(args), path)
     try:
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.submodule_search_locations is not None:
             spec = importlib.util.find_spec(name + ".__main__")
     except (ImportError, ValueError) as exc:
-        raise errors.usage("ERR_TARGET_NOT_FOUND", "no module named %s" % name, module=name) from exc
+        raise errors.target("ERR_TARGET_NOT_FOUND", "no module named %s" % name, module=name) from exc
     if spec is None or not spec.origin:
-        raise errors.usage("ERR_TARGET_NOT_FOUND", "no module named %s" % name, module=name)
+        raise errors.target("ERR_TARGET_NOT_FOUND", "no module named %s" % name, module=name)
     return Target("module", name, list(args), os.path.abspath(spec.origin))
 
 

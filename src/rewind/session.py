@@ -2,7 +2,6 @@
 the writer together, and owns the trace directory from staging to its final name."""
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import shutil
@@ -13,14 +12,14 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from . import errors, filters
+from . import diagnostics, errors, filters
 from ._version import __version__
 from .hooks import choose_backend, make_backend
 from .policy import Policy
 from .recorder import Recorder
 from .writer.json_writer import JsonEventSink, write_json_file, write_paths
 
-log = logging.getLogger("rewind")
+log = diagnostics.logger
 
 FORMATS = ("json", "binary")
 # Files a trace directory may hold; a directory with anything else is not ours to replace.
@@ -78,6 +77,8 @@ class Session:
         self.failed: errors.RecorderError | None = None
         self.pid = os.getpid()
         self.started_at = time.time()
+        self.internal_errors = 0
+        self.detach_reason: str | None = None
 
     # -- start -----------------------------------------------------------------------------
 
@@ -130,6 +131,7 @@ class Session:
         except BaseException:
             self._discard()
             raise
+        diagnostics.set_trace_id(self.recording_id)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork_in_child)
 
@@ -147,10 +149,13 @@ class Session:
         if error is not exc:
             error.__cause__ = exc
         self.failed = error
-        log.error("%s", error, extra={"error_code": error.code})
+        self.internal_errors += 1
+        diagnostics.log_error(error)
         self._detach()
         if self.policy.on_recorder_error == "disable":
-            log.warning("rewind: recording disabled after an internal error; the program continues")
+            self.detach_reason = error.code
+            log.warning("recording disabled after an internal error (%s); the program continues", error.code,
+                        extra={"error_code": error.code})
             return None
         raise error
 
@@ -187,6 +192,10 @@ class Session:
             return None
         self.finished = True
         self._detach()
+        try:
+            self._report_metrics()
+        finally:
+            diagnostics.clear_trace_id()
         if self.failed is not None and not self.policy.keep_partial_trace:
             self._discard()
             return None
@@ -203,6 +212,29 @@ class Session:
             raise errors.environment(code, "cannot write the trace", path=self.target,
                                      reason=exc.strerror or str(exc)) from exc
         return self.target
+
+    def _report_metrics(self) -> None:
+        """Add this session's counters to the process metrics sink (rewind.metrics())."""
+        rec = self.recorder
+        if rec is None:
+            return
+        counts = {diagnostics.EVENTS_WRITTEN: rec.events_written(),
+                  diagnostics.SCOPES_SKIPPED: rec.scopes_skipped,
+                  diagnostics.INTERNAL_ERRORS: self.internal_errors}
+        for kind, n in self._value_counts(rec.redactions, rec.encoder.attr_redactions).items():
+            counts[diagnostics.counter_key(diagnostics.VALUES_REDACTED, kind=kind)] = n
+        for kind, n in self._value_counts(rec.drops, rec.encoder.attr_drops).items():
+            counts[diagnostics.counter_key(diagnostics.VALUES_DROPPED, kind=kind)] = n
+        if self.detach_reason:
+            counts[diagnostics.counter_key(diagnostics.DETACHES, reason=self.detach_reason)] = 1
+        diagnostics.add_counts(counts)
+
+    @staticmethod
+    def _value_counts(per_kind: dict, attrs: int) -> dict:
+        counts = dict(per_kind)
+        if attrs:
+            counts["attr"] = counts.get("attr", 0) + attrs
+        return counts
 
     def _publish(self) -> None:
         """Rename the staging directory into place, replacing an older trace there."""
@@ -223,12 +255,8 @@ class Session:
     def metadata(self, exit_code: int | None, exception: BaseException | None) -> dict:
         rec = self.recorder
         stats = rec.stats()
-        redactions = dict(rec.redactions)
-        drops = dict(rec.drops)
-        if rec.encoder.attr_redactions:
-            redactions["attr"] = rec.encoder.attr_redactions
-        if rec.encoder.attr_drops:
-            drops["attr"] = rec.encoder.attr_drops
+        redactions = self._value_counts(rec.redactions, rec.encoder.attr_redactions)
+        drops = self._value_counts(rec.drops, rec.encoder.attr_drops)
         meta = {
             "recording_id": self.recording_id,
             "program": self.program,
@@ -249,6 +277,7 @@ class Session:
                           "value_drops": drops},
             },
             "events": stats,
+            "metrics": {"internal_errors": self.internal_errors, "detach_reason": self.detach_reason},
             "started_at": self.started_at,
             "duration_seconds": round(time.time() - self.started_at, 6),
         }

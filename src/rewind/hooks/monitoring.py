@@ -88,7 +88,7 @@ class MonitoringBackend:
     def _on_start(self, code, offset):
         try:
             rec = self.recorder
-            if rec.in_repr:
+            if rec.encoder.in_repr:
                 return None
             info = rec.code_infos.get(code)
             if info is None:

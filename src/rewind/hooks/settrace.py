@@ -86,7 +86,7 @@ class SettraceBackend:
                         return None
                     self.active = True
                 info = rec.code_info(code, frame)
-            if not info.traced or rec.in_repr:
+            if not info.traced or rec.encoder.in_repr:
                 return None
             ts = rec.thread(get_ident())
             if _is_first_entry(frame):

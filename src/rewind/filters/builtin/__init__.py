@@ -1,0 +1,1 @@
+"""Packaged builtin filters (data only): default.toml, pytest.toml, unittest.toml."""

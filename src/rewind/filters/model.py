@@ -1,0 +1,75 @@
+"""The validated, compiled form of a filter file (what schema.py produces, chain.py consumes)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .selectors import Selector
+
+EXEC_DIRECTIVES = ("trace", "skip", "inherit")
+VALUE_ACTIONS = ("allow", "redact", "drop")
+VALUE_DIRECTIVES = VALUE_ACTIONS + ("inherit",)
+VALUE_ALIASES = {"deny": "redact"}
+IO_STREAMS = ("stdout", "stderr", "stdin")
+
+
+@dataclass(frozen=True)
+class ValuePattern:
+    selector: Selector
+    action: str  # allow | redact | drop
+    reason: str | None
+    index: int  # position in its rule's value_patterns
+
+
+@dataclass(frozen=True)
+class ScopeRule:
+    selector: Selector
+    exec: str | None  # trace | skip; None when unset or "inherit" (leaves the decision as it is)
+    value_default: str | None  # allow | redact | drop; None when unset or "inherit"
+    reason: str | None
+    value_patterns: tuple[ValuePattern, ...]
+    index: int  # position in its file's scope.rules (generated rules count too)
+    generated: bool = False  # computed for this interpreter (builtin-default's sysconfig paths)
+
+
+@dataclass(frozen=True)
+class IoSettings:
+    capture: bool
+    streams: tuple[str, ...]
+
+    def as_dict(self) -> dict:
+        return {"capture": self.capture, "streams": list(self.streams)}
+
+
+@dataclass(frozen=True)
+class FilterFile:
+    name: str
+    version: int
+    path: str  # absolute path, or "<inline:NAME>" for the builtin filters
+    sha256: str  # of the exact bytes read
+    root: Path | None  # what file: selectors are relative to; None: absolute paths (builtins)
+    default_exec: str  # trace | skip | inherit
+    default_value_action: str  # allow | redact | drop | inherit
+    rules: tuple[ScopeRule, ...]
+    io: IoSettings | None = None
+    description: str | None = None
+    labels: tuple[str, ...] = field(default_factory=tuple)
+    builtin: bool = False
+    source: str = field(default="", repr=False, compare=False)  # the TOML text, for positions
+    _positions: list = field(default_factory=list, repr=False, compare=False)
+
+    def provenance(self) -> dict:
+        return {"name": self.name, "version": self.version, "path": self.path, "sha256": self.sha256}
+
+    def position(self, key: str) -> tuple[int, int] | None:
+        """(line, column) in the source of a key path such as `scope.rules[3]`. The
+        locator is built on first use: loading a chain does not pay for it."""
+        if not self._positions:
+            from .schema import KeyLocator
+
+            self._positions.append(KeyLocator(self.source))
+        return self._positions[0].find(key)
+
+    def line(self, key: str) -> int | None:
+        position = self.position(key)
+        return position[0] if position else None

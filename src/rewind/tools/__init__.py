@@ -1,0 +1,1 @@
+"""Tool subcommands that read traces: validate, summary, filter check/explain, convert."""

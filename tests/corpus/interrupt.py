@@ -1,0 +1,6 @@
+def spin():
+    raise KeyboardInterrupt
+
+
+print("spinning")
+spin()
