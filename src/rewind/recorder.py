@@ -391,6 +391,7 @@ class Recorder:
                 if line is None or line < 1:
                     return  # artificial code (an empty module's implicit return) has line 0
                 step = info.step_texts[line] = ',\n{"Step":{"path_id":%d,"line":%d}}' % (info.path_id, line)
+            active.last_line = line
             parts = [step]
             self._snapshot(info, active.frame, parts)
             self.steps += 1
@@ -430,6 +431,15 @@ class Recorder:
         ts.stack.pop()
         self.returns += 1
         self._emit(ts, ',\n{"Return":{"return_value":%s}}' % value_text)
+
+    def current_location(self, tid: int) -> tuple[int, int, int] | None:
+        """(path_id, line, stack depth) of the step thread `tid` is at, or None outside
+        recorded code; IO capture uses it to attribute output to the line that wrote it."""
+        ts = self.threads.get(tid)
+        if ts is None or not ts.stack:
+            return None
+        active = ts.stack[-1]
+        return (active.info.path_id, active.last_line, len(ts.stack))
 
     def io_event(self, ts: ThreadState, kind: int, metadata: str, content: str) -> None:
         with self.lock:
