@@ -18,7 +18,8 @@ import sys
 import time
 import types
 from collections import deque
-from itertools import islice
+from itertools import chain, islice
+from operator import is_
 from typing import Callable
 
 # The C-accelerated JSON string escaper (with quotes), non-ASCII kept as is.  Lone
@@ -128,8 +129,16 @@ class ValueEncoder:
         self._slow_repr_types: set[type] = set()
         self._active: set[int] = set()
         self.in_repr = False
+        # While encode_tracked() runs: the mutable containers/objects the text depends on,
+        # as (snapshot function, object, size, shown items), and whether the text can change
+        # without any of them changing (a repr can): see encode_tracked / still_valid.
+        self.deps: list | None = None
+        self.volatile = False
+        (self._snapshot_list, self._snapshot_set, self._snapshot_frozenset, self._snapshot_deque,
+         self._snapshot_dict) = make_snapshots(max_items)
         t = types_.intern
         self._int_suffix = ',"type_id":%d}' % t(KIND_INT, "int")
+        self.int_value_suffix = self._int_suffix + "}}"  # closes an Int inside a Value event
         self._float_suffix = '","type_id":%d}' % t(KIND_FLOAT, "float")
         self._str_suffix = ',"type_id":%d}' % t(KIND_STRING, "str")
         bool_tid = t(KIND_BOOL, "bool")
@@ -159,6 +168,32 @@ class ValueEncoder:
             fn = self._classify(type(value))
         return fn(value, depth)
 
+    def encode_tracked(self, value: object) -> tuple[str, list | None]:
+        """Encode `value` and return (text, deps); deps is None when the text may change
+        without anything we can check changing (then it must not be reused)."""
+        self.deps = deps = []
+        self.volatile = False
+        try:
+            text = self.encode(value)
+        finally:
+            self.deps = None
+        return text, (None if self.volatile else deps)
+
+    @staticmethod
+    def still_valid(deps: list) -> bool:
+        """True when every container/object an encoding depends on still holds the same
+        objects (compared by identity at C speed: never calls user `__eq__`)."""
+        for snapshot, obj, size, items in deps:
+            now_size, now_items = snapshot(obj)
+            if now_size != size or len(now_items) != len(items) or not all(map(is_, now_items, items)):
+                return False
+        return True
+
+    def _track(self, snapshot, obj: object, size: int, items: tuple) -> None:
+        deps = self.deps
+        if deps is not None:
+            deps.append((snapshot, obj, size, items))
+
     # -- helpers -------------------------------------------------------------------------
 
     def _tid(self, kind: int, lang_type: str) -> int:
@@ -181,7 +216,10 @@ class ValueEncoder:
         try:
             size = len(value)  # type: ignore[arg-type]
         except Exception:
+            self.volatile = True
             return self.raw("<%s>" % lang_type, lang_type)
+        if not isinstance(value, tuple):
+            self._track(_snapshot_len, value, size, ())
         return self.raw("<%s of %d items>" % (lang_type, size), lang_type)
 
     def _more(self, hidden: int) -> str:
@@ -217,6 +255,8 @@ class ValueEncoder:
         return '{"kind":"String","text":' + _escape(value) + self._str_suffix
 
     def _bytes(self, value, depth: int) -> str:
+        if type(value) is not bytes:
+            self.volatile = True  # a bytearray changes in place
         shown = bytes(value[:self.max_string])
         text = repr(shown)
         if len(value) > self.max_string:
@@ -225,42 +265,40 @@ class ValueEncoder:
 
     # -- containers ----------------------------------------------------------------------
 
-    def _elements(self, items, size: int, depth: int) -> str:
-        # Copy the shown items in one C call first: encoding runs Python code, during which
-        # another thread may mutate the container ("changed size during iteration").
-        shown = list(islice(items, self.max_items))
+    def _elements(self, shown: tuple, size: int, depth: int) -> str:
         encode = self.encode
         parts = [encode(item, depth) for item in shown]
         if size > len(shown):
             parts.append(self._more(size - len(shown)))
         return ",".join(parts)
 
-    def _sequence(self, value, items, lang_type: str, kind: int, depth: int, size: int) -> str:
+    def _sequence(self, value, snapshot, lang_type: str, kind: int, depth: int) -> str:
         if depth >= self.max_depth:
             return self._summary(value, lang_type)
         key = id(value)
         if key in self._active:
             return self.error("<cycle>", lang_type)
+        # Copy the shown items in one C call first: encoding runs Python code, during which
+        # another thread may mutate the container ("changed size during iteration").
+        size, shown = snapshot(value)
+        self._track(snapshot, value, size, shown)
         self._active.add(key)
         try:
-            body = self._elements(items, size, depth + 1)
+            body = self._elements(shown, size, depth + 1)
         finally:
             self._active.discard(key)
         return '{"kind":"Sequence","elements":[%s],"is_slice":false,"type_id":%d}' % (
             body, self._tid(kind, lang_type))
 
     def _list(self, value, depth: int) -> str:
-        return self._sequence(value, list.__iter__(value), type(value).__name__, KIND_SEQ, depth,
-                              list.__len__(value))
+        return self._sequence(value, self._snapshot_list, type(value).__name__, KIND_SEQ, depth)
 
     def _set(self, value, depth: int) -> str:
-        base = set if isinstance(value, set) else frozenset
-        return self._sequence(value, base.__iter__(value), type(value).__name__, KIND_HASHSET, depth,
-                              base.__len__(value))
+        snapshot = self._snapshot_set if isinstance(value, set) else self._snapshot_frozenset
+        return self._sequence(value, snapshot, type(value).__name__, KIND_HASHSET, depth)
 
     def _deque(self, value, depth: int) -> str:
-        return self._sequence(value, deque.__iter__(value), type(value).__name__, KIND_SEQ, depth,
-                              deque.__len__(value))
+        return self._sequence(value, self._snapshot_deque, type(value).__name__, KIND_SEQ, depth)
 
     def _tuple(self, value, depth: int) -> str:
         lang_type = type(value).__name__
@@ -271,7 +309,8 @@ class ValueEncoder:
             return self.error("<cycle>", lang_type)
         self._active.add(key)
         try:
-            body = self._elements(tuple.__iter__(value), tuple.__len__(value), depth + 1)
+            shown = tuple(islice(tuple.__iter__(value), self.max_items))
+            body = self._elements(shown, tuple.__len__(value), depth + 1)
         finally:
             self._active.discard(key)
         return '{"kind":"Tuple","elements":[%s],"type_id":%d}' % (body, self._tid(KIND_TUPLE, lang_type))
@@ -283,17 +322,19 @@ class ValueEncoder:
         key = id(value)
         if key in self._active:
             return self.error("<cycle>", lang_type)
+        size, flat = self._snapshot_dict(value)  # one C call: see _sequence
+        self._track(self._snapshot_dict, value, size, flat)
         self._active.add(key)
         try:
-            size = dict.__len__(value)
-            shown = list(islice(dict.items(value), self.max_items))  # one C call: see _elements
             encode = self.encode
             inner = depth + 2
             pair_tid = self._tid(KIND_TUPLE, "tuple")
+            pairs = zip(flat[0::2], flat[1::2])
             parts = ['{"kind":"Tuple","elements":[%s,%s],"type_id":%d}'
-                     % (encode(k, inner), encode(v, inner), pair_tid) for k, v in shown]
-            if size > len(shown):
-                parts.append(self._more(size - len(shown)))
+                     % (encode(k, inner), encode(v, inner), pair_tid) for k, v in pairs]
+            shown = len(flat) // 2
+            if size > shown:
+                parts.append(self._more(size - shown))
         finally:
             self._active.discard(key)
         return '{"kind":"Sequence","elements":[%s],"is_slice":false,"type_id":%d}' % (
@@ -339,8 +380,8 @@ class ValueEncoder:
         elif issubclass(tp, _FUNCTION_TYPES):
             fn = self._function
         elif not _is_stdlib_type(tp) and (tp.__dictoffset__ != 0 or _slot_descriptors(tp)):
-            slots = _slot_descriptors(tp)
-            fn = lambda v, d: self._struct(v, d, tp, slots)  # noqa: E731
+            fields_of = _fields_reader(tp)
+            fn = lambda v, d: self._struct(v, d, tp, fields_of)  # noqa: E731
         else:
             fn = self._repr
         self._by_type[tp] = fn
@@ -389,21 +430,12 @@ class ValueEncoder:
                   if i < tuple.__len__(value)]
         return self._struct_from_fields(value, depth, tp, fields)
 
-    def _struct(self, value, depth: int, tp: type, slots) -> str:
-        fields = []
-        if tp.__dictoffset__ != 0:
-            try:
-                attrs = object.__getattribute__(value, "__dict__")
-            except Exception:
-                attrs = None
-            if type(attrs) is dict:
-                fields.extend(dict.items(attrs))
-        for name, descriptor in slots:
-            try:
-                fields.append((name, descriptor.__get__(value, tp)))
-            except AttributeError:
-                pass  # an unset slot is not an attribute yet
-        return self._struct_from_fields(value, depth, tp, fields)
+    def _struct(self, value, depth: int, tp: type, fields_of) -> str:
+        if depth >= self.max_depth:
+            return self.raw("<%s object>" % tp.__name__, tp.__name__, KIND_STRUCT)
+        size, flat = fields_of(value)
+        self._track(fields_of, value, size, flat)
+        return self._struct_from_fields(value, depth, tp, zip(flat[0::2], flat[1::2]))
 
     def _struct_from_fields(self, value, depth: int, tp: type, fields) -> str:
         lang_type = tp.__name__
@@ -456,6 +488,7 @@ class ValueEncoder:
     def _repr(self, value, depth: int) -> str:
         tp = type(value)
         lang_type = tp.__name__
+        self.volatile = True  # a repr can change while the object stays the same
         if tp in self._slow_repr_types:
             return self.raw("<%s object>" % lang_type, lang_type)
         started = time.perf_counter()
@@ -472,6 +505,59 @@ class ValueEncoder:
         if time.perf_counter() - started > SLOW_REPR_SECONDS:
             self._slow_repr_types.add(tp)
         return self.raw(text, lang_type)
+
+
+# -- shallow snapshots -------------------------------------------------------------------------
+# (size, shown items) of a container, taken in one C call.  The encoder shows at most
+# `limit` items, and they are what an encoding depends on; see ValueEncoder.still_valid.
+
+def make_snapshots(limit: int):
+    def of_list(value) -> tuple[int, tuple]:
+        return list.__len__(value), tuple(islice(list.__iter__(value), limit))
+
+    def of_set(value) -> tuple[int, tuple]:
+        return set.__len__(value), tuple(islice(set.__iter__(value), limit))
+
+    def of_frozenset(value) -> tuple[int, tuple]:
+        return frozenset.__len__(value), tuple(islice(frozenset.__iter__(value), limit))
+
+    def of_deque(value) -> tuple[int, tuple]:
+        return deque.__len__(value), tuple(islice(deque.__iter__(value), limit))
+
+    def of_dict(value) -> tuple[int, tuple]:
+        # keys and values interleaved: k0, v0, k1, v1...
+        return dict.__len__(value), tuple(chain.from_iterable(islice(dict.items(value), limit)))
+
+    return of_list, of_set, of_frozenset, of_deque, of_dict
+
+
+def _snapshot_len(value) -> tuple[int, tuple]:
+    return len(value), ()
+
+
+def _fields_reader(tp: type):
+    """A snapshot function for instances of a user class: (count, name0, value0, ...),
+    read from `__dict__` and slot descriptors (never through `__getattr__`)."""
+    slots = _slot_descriptors(tp)
+    has_dict = tp.__dictoffset__ != 0
+
+    def fields_of(value) -> tuple[int, tuple]:
+        flat: tuple = ()
+        if has_dict:
+            try:
+                attrs = object.__getattribute__(value, "__dict__")
+            except Exception:
+                attrs = None
+            if type(attrs) is dict:
+                flat = tuple(chain.from_iterable(dict.items(attrs)))
+        for name, descriptor in slots:
+            try:
+                flat += (name, descriptor.__get__(value, tp))
+            except AttributeError:
+                pass  # an unset slot is not an attribute yet
+        return len(flat) // 2, flat
+
+    return fields_of
 
 
 def exception_text(exc: BaseException) -> str:

@@ -18,8 +18,9 @@ from __future__ import annotations
 import os
 import threading
 import types
+from threading import get_ident
 
-from .encoder import TypeTable, ValueEncoder, _escape, exception_text
+from .encoder import I64_MAX, I64_MIN, TypeTable, ValueEncoder, _escape, exception_text
 
 CO_OPTIMIZED = 0x0001
 CO_VARARGS = 0x0004
@@ -35,6 +36,7 @@ ALLOW, REDACT, DROP, HIDDEN = 0, 1, 2, 3
 FLUSH_EVERY = 2048  # buffered fragments between writes
 
 _MISSING = object()
+EMPTY = ()  # deps of a value whose text depends on nothing mutable (it is reused on identity)
 
 
 def _is_dunder(name: str) -> bool:
@@ -56,7 +58,7 @@ class CodeInfo:
 class ActiveFrame:
     """A traced frame on a thread's stack."""
 
-    __slots__ = ("info", "frame", "last_line", "exception", "exception_lasti", "resume_pending")
+    __slots__ = ("info", "frame", "last_line", "exception", "exception_lasti", "resume_pending", "cache")
 
     def __init__(self, info: CodeInfo, frame: types.FrameType):
         self.info = info
@@ -65,6 +67,7 @@ class ActiveFrame:
         self.exception = None
         self.exception_lasti = -2
         self.resume_pending = False
+        self.cache: dict = {}  # name -> (value, Value event text, deps): see Recorder._values
 
 
 class ThreadState:
@@ -72,13 +75,14 @@ class ThreadState:
     the trace (0 for the thread that started recording, then 1, 2... in order of first
     appearance), so the same program gives the same trace on every run."""
 
-    __slots__ = ("tid", "number", "stack", "started")
+    __slots__ = ("tid", "number", "stack", "started", "claimed")
 
     def __init__(self, tid: int, number: int):
         self.tid = tid
         self.number = number
         self.stack: list[ActiveFrame] = []
         self.started = False
+        self.claimed = False  # bound to a live thread through Recorder.tls
 
 
 class Recorder:
@@ -90,12 +94,21 @@ class Recorder:
         self.chain = chain
         self.buffer: list[str] = []
         self.lock = threading.RLock()
+        self._acquire = self.lock.acquire  # bound once: the per-line path uses them directly
+        self._release = self.lock.release
         self.paths: dict[str, int] = {}
         self.path_list: list[str] = []
         self.functions: dict[tuple, int] = {}
         self.variables: dict[str, int] = {}
         self.code_infos: dict[types.CodeType, CodeInfo] = {}
-        self.threads: dict[int, ThreadState] = {}
+        self.threads: dict[int, ThreadState] = {}  # by OS ident: the latest thread with it
+        self.all_threads: list[ThreadState] = []
+        self.tls = threading.local()  # .state: the ThreadState of the current thread
+        # IO capture (capture/core.py): while a thread has output not yet written as an
+        # Event, io_pending is True and _emit / line call io_flush(ts) before that thread's
+        # next event (its partial output belongs to the step it was written in).
+        self.io_pending = False
+        self.io_flush = None
         self.main_tid = main_thread_id if main_thread_id is not None else threading.main_thread().ident
         self.current_tid = self.main_tid
         # Counters (plain ints in the hot path; reported in metadata at the end).
@@ -123,6 +136,9 @@ class Recorder:
         self._dropped_text = self.encoder.error("<dropped>")
         self.toplevel_open = True
         main = self.thread(self.main_tid)
+        if threading.get_ident() == self.main_tid:
+            main.claimed = True
+            self.tls.state = main
         main.started = True
         self._define('{"ThreadStart":%d}' % main.number)
 
@@ -134,6 +150,8 @@ class Recorder:
             self.buffer.append(text if text.startswith(",\n") else ",\n" + text)
 
     def _emit(self, ts: ThreadState, text: str) -> None:
+        if self.io_pending:
+            self.io_flush(ts)
         if ts.tid != self.current_tid:
             text = self._switch_text(ts) + text
             self.current_tid = ts.tid
@@ -247,18 +265,18 @@ class Recorder:
         return info
 
     def _entry(self, info: CodeInfo, name: str, kind: str) -> tuple:
-        """(mode, text) for a variable of a code object: text is the Value prefix or the full
-        redacted event."""
+        """(mode, text, kind) for a variable of a code object: text is the Value prefix or
+        the full redacted event."""
         if _is_dunder(name) or name[:1] == ".":
             # Dunders are module plumbing; ".0" is a comprehension's hidden iterator.
-            return (HIDDEN, "")
+            return (HIDDEN, "", kind)
         action = info.decision.value_action(kind, name)
         if action == "drop":
-            return (DROP, kind)
+            return (DROP, "", kind)
         vid = self.variable_id(name)
         if action == "redact":
-            return (REDACT, ',\n{"Value":{"variable_id":%d,"value":%s}}' % (vid, self._redacted_text))
-        return (ALLOW, ',\n{"Value":{"variable_id":%d,"value":' % vid)
+            return (REDACT, ',\n{"Value":{"variable_id":%d,"value":%s}}' % (vid, self._redacted_text), kind)
+        return (ALLOW, ',\n{"Value":{"variable_id":%d,"value":' % vid, kind)
 
     def _attr_action(self, name: str) -> str:
         # Struct fields are filtered with the decision of the frame being snapshotted.
@@ -268,71 +286,121 @@ class Recorder:
     _attr_decision = None
 
     def thread(self, tid: int) -> ThreadState:
+        """The state of the thread whose ident is `tid` (created on first use)."""
         ts = self.threads.get(tid)
         if ts is None:
             with self.lock:
                 ts = self.threads.get(tid)
                 if ts is None:
-                    ts = self.threads[tid] = ThreadState(tid, len(self.threads))
+                    ts = self._new_thread_state(tid)
+        return ts
+
+    def current_thread_state(self) -> ThreadState:
+        """The calling thread's state, kept in a thread-local: an OS thread ident can be
+        reused by a later thread, which must still get a stack (and a number) of its own."""
+        try:
+            return self.tls.state
+        except AttributeError:
+            tid = get_ident()
+            with self.lock:
+                ts = self.threads.get(tid)
+                if ts is None or ts.claimed:
+                    ts = self._new_thread_state(tid)
+                ts.claimed = True
+                self.tls.state = ts
+            return ts
+
+    def _new_thread_state(self, tid: int) -> ThreadState:
+        ts = ThreadState(tid, len(self.all_threads))
+        self.threads[tid] = ts
+        self.all_threads.append(ts)
         return ts
 
     # -- snapshots -----------------------------------------------------------------------
 
-    def _snapshot(self, info: CodeInfo, frame: types.FrameType, parts: list) -> None:
+    def _snapshot(self, info: CodeInfo, active: ActiveFrame, parts: list) -> None:
         """Append the Value events of every visible variable (locals + named globals)."""
-        encode = self.encoder.encode
-        append = parts.append
+        frame = active.frame
         self._attr_decision = info.decision
         if info.is_module:
-            entries = info.global_entries
-            for name, value in frame.f_locals.items():
-                entry = entries.get(name)
-                if entry is None:
-                    entry = entries[name] = self._entry(info, name, "global")
-                mode = entry[0]
-                if mode == ALLOW:
-                    if type(value) not in HIDDEN_GLOBAL_TYPES:
-                        append(entry[1] + encode(value) + "}}")
-                elif mode == REDACT:
-                    append(entry[1])
-                    self.redactions["global"] = self.redactions.get("global", 0) + 1
-                elif mode == DROP:
-                    self.drops["global"] = self.drops.get("global", 0) + 1
-            return
-        entries = info.local_entries
-        args = info.arg_names
-        local_names = frame.f_locals
-        for name, value in local_names.items():
+            local_names = None
+            kept = self._values(info, info.global_entries, frame.f_locals.items(), "global", active, parts)
+        else:
+            local_names = frame.f_locals
+            kept = self._values(info, info.local_entries, local_names.items(), None, active, parts)
+            if info.global_names:
+                module_globals = frame.f_globals
+                pairs = [(name, module_globals[name]) for name in info.global_names
+                         if name in module_globals and name not in local_names]
+                if pairs:
+                    kept += self._values(info, info.global_entries, pairs, "global", active, parts)
+        if kept != len(active.cache):
+            self._forget_gone_names(active, local_names)
+
+    def _values(self, info: CodeInfo, entries: dict, pairs, kind: str | None, active: ActiveFrame,
+                parts: list) -> int:
+        """Value events for (name, value) pairs; returns how many names the cache holds.
+
+        The frame's cache keeps, per name, the last value, its event text and what that
+        text depends on: an unchanged value costs an identity check instead of an encoding
+        (and a value inside containers, a check of those containers at C speed).
+        """
+        append = parts.append
+        cache = active.cache
+        encoder = self.encoder
+        int_suffix = encoder.int_value_suffix
+        kept = 0
+        for name, value in pairs:
+            cached = cache.get(name)
+            if cached is not None and cached[0] is value and cached[2] is EMPTY:
+                # The common case: the same immutable value as at the last step.
+                append(cached[1])
+                kept += 1
+                continue
             entry = entries.get(name)
             if entry is None:
-                entry = entries[name] = self._entry(info, name, "arg" if name in args else "local")
+                entry = entries[name] = self._entry(info, name, kind or ("arg" if name in info.arg_names else "local"))
             mode = entry[0]
             if mode == ALLOW:
-                append(entry[1] + encode(value) + "}}")
+                value_type = type(value)
+                if value_type is int and I64_MIN <= value <= I64_MAX:
+                    text = entry[1] + '{"kind":"Int","i":' + int.__repr__(value) + int_suffix
+                    cache[name] = (value, text, EMPTY)
+                    append(text)
+                    kept += 1
+                    continue
+                if kind is not None and value_type in HIDDEN_GLOBAL_TYPES:
+                    continue
+                kept += 1
+                if cached is not None and cached[0] is value and cached[2] is not None \
+                        and encoder.still_valid(cached[2]):
+                    append(cached[1])
+                    continue
+                text, deps = encoder.encode_tracked(value)
+                text = entry[1] + text + "}}"
+                cache[name] = (value, text, deps or (EMPTY if deps is not None else None))
+                append(text)
             elif mode == REDACT:
                 append(entry[1])
-                kind = "arg" if name in args else "local"
-                self.redactions[kind] = self.redactions.get(kind, 0) + 1
+                self.redactions[entry[2]] = self.redactions.get(entry[2], 0) + 1
             elif mode == DROP:
-                self.drops[entry[1]] = self.drops.get(entry[1], 0) + 1
-        if info.global_names:
-            module_globals = frame.f_globals
-            entries = info.global_entries
-            for name in info.global_names:
+                self.drops[entry[2]] = self.drops.get(entry[2], 0) + 1
+        return kept
+
+    def _forget_gone_names(self, active: ActiveFrame, local_names) -> None:
+        """A variable went away (`del`, or rebound to a value that is not shown): drop its
+        cache entry now, so the cache never keeps a value alive for more than one step."""
+        frame = active.frame
+        visible = frame.f_locals if local_names is None else local_names
+        module_globals = frame.f_globals
+        kept = {}
+        for name, cached in active.cache.items():
+            value = visible.get(name, _MISSING)
+            if value is _MISSING:
                 value = module_globals.get(name, _MISSING)
-                if value is _MISSING or type(value) in HIDDEN_GLOBAL_TYPES or name in local_names:
-                    continue
-                entry = entries.get(name)
-                if entry is None:
-                    entry = entries[name] = self._entry(info, name, "global")
-                mode = entry[0]
-                if mode == ALLOW:
-                    append(entry[1] + encode(value) + "}}")
-                elif mode == REDACT:
-                    append(entry[1])
-                    self.redactions["global"] = self.redactions.get("global", 0) + 1
-                elif mode == DROP:
-                    self.drops["global"] = self.drops.get("global", 0) + 1
+            if value is cached[0]:
+                kept[name] = cached
+        active.cache = kept
 
     # -- events from the hooks -------------------------------------------------------------
 
@@ -384,7 +452,8 @@ class Recorder:
 
     def line(self, ts: ThreadState, active: ActiveFrame, line: int) -> None:
         """One executed line: a Step, then the full snapshot of visible variables."""
-        with self.lock:
+        self._acquire()
+        try:
             info = active.info
             step = info.step_texts.get(line)
             if step is None:
@@ -392,11 +461,22 @@ class Recorder:
                     return  # artificial code (an empty module's implicit return) has line 0
                 step = info.step_texts[line] = ',\n{"Step":{"path_id":%d,"line":%d}}' % (info.path_id, line)
             active.last_line = line
+            if self.io_pending:
+                self.io_flush(ts)  # output not yet written belongs to the thread's previous step
             parts = [step]
-            self._snapshot(info, active.frame, parts)
+            self._snapshot(info, active, parts)
             self.steps += 1
             self.values += len(parts) - 1
-            self._emit(ts, "".join(parts))
+            text = "".join(parts)
+            if ts.tid != self.current_tid:
+                text = self._switch_text(ts) + text
+                self.current_tid = ts.tid
+            buffer = self.buffer
+            buffer.append(text)
+            if len(buffer) > FLUSH_EVERY:
+                self.flush()
+        finally:
+            self._release()
 
     def leave(self, ts: ThreadState, value: object) -> None:
         """The innermost traced frame returns (or yields) `value`."""
@@ -452,8 +532,8 @@ class Recorder:
     def close_all(self, exit_code: int | None, error_traceback: str | None = None) -> None:
         """Close every open call on every thread, then `<toplevel>` with the exit status."""
         with self.lock:
-            main = self.thread(self.main_tid)
-            others = [ts for ts in self.threads.values() if ts is not main]
+            main = self.all_threads[0]
+            others = [ts for ts in self.all_threads if ts is not main]
             for ts in others:
                 self._close_stack(ts)
                 if ts.started:

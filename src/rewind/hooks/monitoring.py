@@ -12,7 +12,6 @@ per-line callback never has to look it up.
 from __future__ import annotations
 
 import sys
-from threading import get_ident
 from typing import Callable
 
 from .. import errors
@@ -56,7 +55,7 @@ class MonitoringBackend:
         mon.register_callback(tool, E.PY_RESUME, self._on_resume)
         mon.register_callback(tool, E.PY_RETURN, self._on_return)
         mon.register_callback(tool, E.PY_YIELD, self._on_return)
-        mon.register_callback(tool, E.LINE, self._on_line)
+        mon.register_callback(tool, E.LINE, self._line_callback())
         mon.register_callback(tool, E.PY_THROW, self._on_throw)
         mon.register_callback(tool, E.PY_UNWIND, self._on_unwind)
         # Code that an earlier session disabled with DISABLE must be seen afresh: decisions
@@ -104,7 +103,7 @@ class MonitoringBackend:
                                                     E.LINE | E.PY_RETURN | E.PY_YIELD | E.PY_RESUME)
             if not info.traced:
                 return sys.monitoring.DISABLE
-            rec.enter(rec.thread(get_ident()), info, sys._getframe(1))
+            rec.enter(rec.current_thread_state(), info, sys._getframe(1))
         except BaseException as exc:  # noqa: BLE001 - the guard classifies and decides
             return self.guard(exc)
         return None
@@ -119,7 +118,7 @@ class MonitoringBackend:
             rec = self.recorder
             info = rec.code_infos.get(code)
             if info is not None and info.traced:
-                rec.resume(rec.thread(get_ident()), info, sys._getframe(1))
+                rec.resume(rec.current_thread_state(), info, sys._getframe(1))
         except BaseException as exc:  # noqa: BLE001
             return self.guard(exc)
         return None
@@ -129,26 +128,34 @@ class MonitoringBackend:
             rec = self.recorder
             info = rec.code_infos.get(code)
             if info is not None and info.traced:
-                rec.resume(rec.thread(get_ident()), info, sys._getframe(1), exception)
+                rec.resume(rec.current_thread_state(), info, sys._getframe(1), exception)
         except BaseException as exc:  # noqa: BLE001
             self.guard(exc)
 
-    def _on_line(self, code, line):
-        try:
-            rec = self.recorder
-            ts = rec.threads.get(get_ident())
-            if ts is not None and ts.stack:
-                active = ts.stack[-1]
-                if active.info.code is code:
-                    rec.line(ts, active, line)
-        except BaseException as exc:  # noqa: BLE001
-            return self.guard(exc)
-        return None
+    def _line_callback(self):
+        """The LINE callback, the hottest path: everything it needs is bound as a default
+        argument (a local variable) instead of looked up on `self` at every line."""
+
+        def on_line(code, line, tls=self.recorder.tls, record_line=self.recorder.line, guard=self.guard):
+            try:
+                ts = tls.state
+            except AttributeError:
+                return None  # a thread with no recorded frame
+            try:
+                if ts.stack:
+                    active = ts.stack[-1]
+                    if active.info.code is code:
+                        record_line(ts, active, line)
+            except BaseException as exc:  # noqa: BLE001
+                return guard(exc)
+            return None
+
+        return on_line
 
     def _on_return(self, code, offset, value):
         try:
             rec = self.recorder
-            ts = rec.threads.get(get_ident())
+            ts = getattr(rec.tls, "state", None)
             if ts is not None and ts.stack and ts.stack[-1].info.code is code:
                 rec.leave(ts, value)
         except BaseException as exc:  # noqa: BLE001
@@ -158,7 +165,7 @@ class MonitoringBackend:
     def _on_unwind(self, code, offset, exception):
         try:
             rec = self.recorder
-            ts = rec.threads.get(get_ident())
+            ts = getattr(rec.tls, "state", None)
             if ts is not None and ts.stack and ts.stack[-1].info.code is code:
                 rec.leave_exception(ts, exception)
         except BaseException as exc:  # noqa: BLE001

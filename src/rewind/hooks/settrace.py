@@ -17,7 +17,6 @@ from __future__ import annotations
 import dis
 import sys
 import threading
-from threading import get_ident
 from typing import Callable
 
 from ..recorder import ActiveFrame
@@ -88,7 +87,7 @@ class SettraceBackend:
                 info = rec.code_info(code, frame)
             if not info.traced or rec.encoder.in_repr:
                 return None
-            ts = rec.thread(get_ident())
+            ts = rec.current_thread_state()
             if _is_first_entry(frame):
                 rec.enter(ts, info, frame)
             else:
@@ -106,7 +105,7 @@ class SettraceBackend:
             rec = self.recorder
             if rec is None:  # detached
                 return None
-            ts = rec.threads.get(get_ident())
+            ts = getattr(rec.tls, "state", None)
             if ts is None or not ts.stack:
                 return None
             active = ts.stack[-1]
