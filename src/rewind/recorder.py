@@ -8,13 +8,14 @@ they produce the same event stream for the same program.  The recorder owns:
 - one call stack per thread, and the ThreadStart/ThreadSwitch events around switches;
 - the full variable snapshot after every Step (trace-format.md rule 2).
 
-Event text is built as whole fragments (`,\\n{...}` per event) and appended to a buffer in
-one `append`, so events of different threads never interleave inside one fragment.  Under
-the GIL a thread switch can only happen at a call or backward jump, never between the
-check of the current thread and that append.
+Each event method runs under one re-entrant lock: encoding runs Python code, so the GIL can
+switch threads in the middle of a snapshot, and without the lock another thread's events
+(or its mutation of a shared container) would land inside this step's values.  Event text
+(`,\n{...}` per event) is buffered and written in chunks.
 """
 from __future__ import annotations
 
+import dis
 import os
 import threading
 import types
@@ -39,6 +40,30 @@ _MISSING = object()
 EMPTY = ()  # deps of a value whose text depends on nothing mutable (it is reused on identity)
 
 
+_RESUME = dis.opmap.get("RESUME", -1)
+
+
+def suspended_line_of(info: "CodeInfo", frame: types.FrameType) -> int:
+    """The line a generator/coroutine frame was suspended at, read as it resumes: 3.10
+    points at the YIELD_VALUE, 3.11+ at the RESUME right after it (whose line-table entry
+    may already be the next line's)."""
+    lasti = frame.f_lasti
+    if lasti >= 2 and info.code.co_code[lasti] == _RESUME:
+        lasti -= 2
+    return _line_at(info, lasti)
+
+
+def _line_at(info: "CodeInfo", offset: int) -> int:
+    """The source line of a bytecode offset (computed once per code object)."""
+    lines = info.offset_lines
+    if lines is None:
+        lines = info.offset_lines = {}
+        for start, end, line in info.code.co_lines():
+            for at in range(start, end, 2):
+                lines[at] = line if line is not None else -1
+    return lines.get(offset, -1)
+
+
 def _is_dunder(name: str) -> bool:
     return len(name) > 4 and name[:2] == "__" and name[-2:] == "__"
 
@@ -48,11 +73,12 @@ class CodeInfo:
 
     __slots__ = ("code", "traced", "decision", "function_id", "path_id", "name", "call_step",
                  "arg_names", "is_module", "global_names", "local_entries", "global_entries",
-                 "step_texts", "ret_mode", "module")
+                 "step_texts", "ret_mode", "module", "offset_lines")
 
     def __init__(self, code: types.CodeType, traced: bool):
         self.code = code
         self.traced = traced
+        self.offset_lines: dict[int, int] | None = None
 
 
 class ActiveFrame:
@@ -100,7 +126,10 @@ class Recorder:
         self.path_list: list[str] = []
         self.functions: dict[tuple, int] = {}
         self.variables: dict[str, int] = {}
-        self.code_infos: dict[types.CodeType, CodeInfo] = {}
+        # Keyed by id(code): code objects compare equal across files (co_filename is not part
+        # of their equality), so two identical functions in two files would share one entry.
+        # CodeInfo.code keeps each code object alive, so an id is never reused.
+        self.code_infos: dict[int, CodeInfo] = {}
         self.threads: dict[int, ThreadState] = {}  # by OS ident: the latest thread with it
         self.all_threads: list[ThreadState] = []
         self.tls = threading.local()  # .state: the ThreadState of the current thread
@@ -213,14 +242,14 @@ class Recorder:
 
     def code_info(self, code: types.CodeType, frame: types.FrameType | None) -> CodeInfo:
         """Decide once per code object whether and how to record it."""
-        info = self.code_infos.get(code)
+        info = self.code_infos.get(id(code))
         if info is not None:
             return info
         with self.lock:
-            info = self.code_infos.get(code)
+            info = self.code_infos.get(id(code))
             if info is None:
                 info = self._new_code_info(code, frame)
-                self.code_infos[code] = info
+                self.code_infos[id(code)] = info
         return info
 
     def _new_code_info(self, code: types.CodeType, frame: types.FrameType | None) -> CodeInfo:
@@ -357,19 +386,19 @@ class Recorder:
                 append(cached[1])
                 kept += 1
                 continue
+            value_type = type(value)
+            if kind is not None and value_type in HIDDEN_GLOBAL_TYPES:
+                continue  # imports, functions and classes are not shown (nor redacted) as globals
             entry = entries.get(name)
             if entry is None:
                 entry = entries[name] = self._entry(info, name, kind or ("arg" if name in info.arg_names else "local"))
             mode = entry[0]
             if mode == ALLOW:
-                value_type = type(value)
                 if value_type is int and I64_MIN <= value <= I64_MAX:
                     text = entry[1] + '{"kind":"Int","i":' + int.__repr__(value) + int_suffix
                     cache[name] = (value, text, EMPTY)
                     append(text)
                     kept += 1
-                    continue
-                if kind is not None and value_type in HIDDEN_GLOBAL_TYPES:
                     continue
                 kept += 1
                 if cached is not None and cached[0] is value and cached[2] is not None \
@@ -435,7 +464,7 @@ class Recorder:
             return active
 
     def resume(self, ts: ThreadState, info: CodeInfo, frame: types.FrameType,
-               exception: BaseException | None = None) -> ActiveFrame:
+               exception: BaseException | None = None, suspended_line: int | None = None) -> ActiveFrame:
         """A generator/coroutine resumes: a Call with no args (a throw carries `exception`)."""
         with self.lock:
             args = ""
@@ -447,6 +476,9 @@ class Recorder:
             self._emit(ts, '%s,\n{"Call":{"function_id":%d,"args":[%s]}}'
                        % (info.call_step, info.function_id, args))
             active = ActiveFrame(info, frame)
+            # It goes on from the line it was suspended at: a step of that same line right
+            # after resuming is not a new step (sys.monitoring does not report one).
+            active.last_line = suspended_line if suspended_line is not None else suspended_line_of(info, frame)
             ts.stack.append(active)
             return active
 
@@ -502,8 +534,10 @@ class Recorder:
                 text = self.encoder.raw(exception_text(exc), type(exc).__name__)
             elif mode == REDACT:
                 text = self._redacted_text
+                self.redactions["ret"] = self.redactions.get("ret", 0) + 1
             else:
                 text = self._dropped_text
+                self.drops["ret"] = self.drops.get("ret", 0) + 1
             self._return(ts, text)
 
     def _return(self, ts: ThreadState, value_text: str) -> None:

@@ -89,7 +89,7 @@ class MonitoringBackend:
             rec = self.recorder
             if rec.encoder.in_repr:
                 return None
-            info = rec.code_infos.get(code)
+            info = rec.code_infos.get(id(code))
             if info is None:
                 if not self.active:
                     if code.co_filename != self.activation_file:
@@ -116,7 +116,7 @@ class MonitoringBackend:
     def _on_resume(self, code, offset):
         try:
             rec = self.recorder
-            info = rec.code_infos.get(code)
+            info = rec.code_infos.get(id(code))
             if info is not None and info.traced:
                 rec.resume(rec.current_thread_state(), info, sys._getframe(1))
         except BaseException as exc:  # noqa: BLE001
@@ -126,7 +126,7 @@ class MonitoringBackend:
     def _on_throw(self, code, offset, exception):
         try:
             rec = self.recorder
-            info = rec.code_infos.get(code)
+            info = rec.code_infos.get(id(code))
             if info is not None and info.traced:
                 rec.resume(rec.current_thread_state(), info, sys._getframe(1), exception)
         except BaseException as exc:  # noqa: BLE001

@@ -19,7 +19,7 @@ import sys
 import threading
 from typing import Callable
 
-from ..recorder import ActiveFrame
+from ..recorder import ActiveFrame, suspended_line_of
 
 _RESUME = dis.opmap.get("RESUME", -1)
 _RETURN_OPS = frozenset(dis.opmap[name] for name in ("RETURN_VALUE", "RETURN_CONST") if name in dis.opmap)
@@ -78,7 +78,7 @@ class SettraceBackend:
             if rec is None:  # detached
                 return None
             code = frame.f_code
-            info = rec.code_infos.get(code)
+            info = rec.code_infos.get(id(code))
             if info is None:
                 if not self.active:
                     if code.co_filename != self.activation_file:
@@ -88,12 +88,16 @@ class SettraceBackend:
             if not info.traced or rec.encoder.in_repr:
                 return None
             ts = rec.current_thread_state()
+            if ts.stack and ts.stack[-1].resume_pending:
+                # Another frame starts before the resumed one did anything: a plain resume.
+                self._emit_resume(rec, ts, ts.stack[-1], None)
             if _is_first_entry(frame):
                 rec.enter(ts, info, frame)
             else:
                 # Resumption: whether it is a throw() shows at the next event.
                 pending = ActiveFrame(info, frame)
                 pending.resume_pending = True
+                pending.last_line = suspended_line_of(info, frame)
                 ts.stack.append(pending)
             return self._local
         except BaseException as exc:  # noqa: BLE001 - the guard classifies and decides
@@ -110,6 +114,10 @@ class SettraceBackend:
                 return None
             active = ts.stack[-1]
             if active.frame is not frame:
+                return self._local
+            if event == "exception" and isinstance(arg[1], (StopIteration, StopAsyncIteration)):
+                # The legacy API reports the StopIteration that ends a delegated generator or
+                # awaited coroutine; sys.monitoring does not (it is not the program's raise).
                 return self._local
             if active.resume_pending:
                 active = self._emit_resume(rec, ts, active, arg[1] if event == "exception" else None)
@@ -135,7 +143,7 @@ class SettraceBackend:
     @staticmethod
     def _emit_resume(rec, ts, pending, exception):
         ts.stack.pop()
-        active = rec.resume(ts, pending.info, pending.frame, exception)
+        active = rec.resume(ts, pending.info, pending.frame, exception, pending.last_line)
         return active
 
     @staticmethod
