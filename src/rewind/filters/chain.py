@@ -64,7 +64,8 @@ def load_builtin(name: str) -> FilterFile:
     try:
         resource = BUILTIN_FILTERS[name]
     except KeyError:
-        raise ValueError(f"unknown builtin filter {name!r}; known: {', '.join(BUILTIN_FILTERS)}") from None
+        raise errors.usage(errors.ERR_INVALID_ARGUMENT, f"unknown builtin filter {name!r}",
+                           name=name, known=", ".join(BUILTIN_FILTERS)) from None
     data = resources.files("rewind.filters.builtin").joinpath(resource).read_bytes()
     builtin = parse_filter(data, label=f"<inline:{name}>", root=None, builtin=True)
     if name == "builtin-default":
@@ -228,7 +229,8 @@ class ScopeDecision:
             try:
                 patterns = self._patterns[kind]
             except KeyError:
-                raise ValueError(f"unknown value kind {kind!r}; expected one of {', '.join(VALUE_KINDS)}") from None
+                raise errors.usage(errors.ERR_INVALID_ARGUMENT, f"unknown value kind {kind!r}",
+                                   kind=kind, allowed=", ".join(VALUE_KINDS)) from None
             action = self.value_default
             for selector, pattern_action in patterns:
                 if selector.matches(name):
@@ -284,7 +286,7 @@ class FilterChain:
                     **context,
                 )
         if value is None:
-            raise ValueError("a filter chain needs at least one filter")
+            raise errors.usage(errors.ERR_INVALID_ARGUMENT, "a filter chain needs at least one filter")
         return value, source
 
     @staticmethod

@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 import re
 
+from .. import errors
+
 __all__ = ["GlobSyntaxError", "compile_glob", "translate_glob"]
 
 
@@ -41,7 +43,8 @@ def translate_glob(pattern: str, separator: str | None = None) -> str:
     """Translate a glob to regex source for `fullmatch` with re.DOTALL; raise
     GlobSyntaxError if malformed. (No inline flag group: those make re.compile slower.)"""
     if separator is not None and len(separator) != 1:
-        raise ValueError("separator must be a single character or None")
+        raise errors.usage(errors.ERR_INVALID_ARGUMENT, "a glob separator must be a single character or None",
+                           separator=repr(separator))
     return _Translator(pattern, separator).sequence(inside_braces=False)
 
 

@@ -35,8 +35,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     try:
         import tomli as tomllib
-    except ImportError as exc:  # a source checkout without the declared dependency
-        raise ImportError("rewind needs the 'tomli' package on Python 3.10: pip install tomli") from exc
+    except ImportError:  # a source checkout without the declared dependency: fail when used
+        tomllib = None
 
 __all__ = [
     "ERR_FILTER_NOT_FOUND",
@@ -101,6 +101,9 @@ def parse_filter(data: bytes | str, *, label: str, root: Path | None, builtin: b
     raw = data.encode("utf-8") if isinstance(data, str) else data
     sha256 = hashlib.sha256(raw).hexdigest()
     text = _decode(raw, label)
+    if tomllib is None:  # pragma: no cover - Python 3.10 without tomli
+        raise errors.environment(errors.ERR_MISSING_EXTRA, "reading filter files needs the 'tomli' package "
+                                 "on Python 3.10", install="pip install tomli", file=label)
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
