@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import codecs
 import importlib.util
+import io
 import json
 import os
 import re
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +22,9 @@ EVENTS_BINARY = "trace.bin"
 METADATA_FILE = "trace_metadata.json"
 PATHS_FILE = "trace_paths.json"
 
-# Called for a problem that does not stop reading: (event index, message).
-ProblemCallback = Callable[[int, str], None]
+# Called for a problem that does not stop reading: (event index, or None for a problem of the
+# binary container, message).
+ProblemCallback = Callable[[int | None, str], None]
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _CHUNK_SIZE = 1 << 16
@@ -268,13 +271,268 @@ def _iter_binary_events(events_file: Path, on_problem: ProblemCallback | None) -
 
 
 def _decode_binary_events(events_file: Path, on_problem: ProblemCallback | None) -> Iterator[tuple[int, Any]]:
-    """The extension point for `trace.bin` (trace-format.md section 6).
+    """Decode `trace.bin` (trace-format.md section 6) frame by frame, in bounded memory.
 
-    To implement: check the 8-byte header, decompress the seekable zstd frames one at a time,
-    and yield `(index, event)` for each CBOR item, with the same shapes as in trace.json;
-    raise `TraceSyntaxError` (byte offset into the file) on corrupt data.
+    The frames are walked sequentially from the header (the seek table is not needed to read
+    them); the seek table is parsed first and every frame is checked against its entry.
+    Container problems that do not stop reading (a missing or inconsistent seek table, a
+    non-zero descriptor, an indefinite-length item) go to `on_problem` with index None;
+    anything that makes the rest unreadable raises `TraceSyntaxError` with a file offset.
     """
-    raise NotImplementedError(f"reading {events_file.name} (CBOR + zstd) is not implemented yet")
+    with open(events_file, "rb") as stream:
+        yield from _BinaryTraceReader(stream, on_problem).events()
+
+
+@dataclass(frozen=True)
+class SeekTable:
+    offset: int  # byte offset of the skippable frame holding it
+    entries: list[tuple[int, int]]  # (compressed size, decompressed size) per frame
+    descriptor: int
+
+
+class _BinaryTraceReader:
+    """Walks the zstd frames of a trace.bin and decodes the concatenated CBOR events."""
+
+    _INPUT_CHUNK = 1 << 16
+
+    def __init__(self, stream: BinaryIO, on_problem: ProblemCallback | None):
+        import cbor2
+        import zstandard
+
+        from ..writer import binary_writer as bw
+        self._bw = bw
+        self._cbor2 = cbor2
+        self._zstd_error = zstandard.ZstdError
+        self._dctx = zstandard.ZstdDecompressor()
+        self._stream = stream
+        self._on_problem = on_problem
+        self._size = os.fstat(stream.fileno()).st_size
+        self._index = 0
+        # CBOR items not yet complete: pieces of decompressed content, their total size and the
+        # content offset where they start; decoding is retried once the pending size doubles.
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._content_offset = 0
+        self._retry_at = 0
+        self._frame_no = -1
+        self._frame_offset = len(bw.HEADER)
+
+    # -- container -----------------------------------------------------------------------------
+
+    def events(self) -> Iterator[tuple[int, Any]]:
+        bw = self._bw
+        self._check_header()
+        table, end = self.read_seek_table()
+        pos = len(bw.HEADER)
+        frame_no = 0
+        while pos < end:
+            if end - pos < 4:
+                self._problem(f"{end - pos} stray byte(s) at byte offset {pos} after the last frame", pos)
+                break
+            magic = int.from_bytes(self._read_at(pos, 4), "little")
+            if magic == bw.ZSTD_FRAME_MAGIC:
+                self._frame_no, self._frame_offset = frame_no, pos
+                compressed, content = yield from self._frame(pos, end)
+                if table is not None:
+                    self._check_entry(table, frame_no, pos, compressed, content)
+                pos += compressed
+                frame_no += 1
+            elif bw.SKIPPABLE_MAGIC_FIRST <= magic <= bw.SKIPPABLE_MAGIC_LAST:
+                header = self._read_at(pos, 8)
+                length = int.from_bytes(header[4:8], "little") if len(header) == 8 else 0
+                if table is not None or pos + 8 + length != self._size:
+                    # Without a valid table, a skippable frame ending the file is the broken
+                    # table (already reported); anywhere else it has no place in a trace.bin.
+                    self._problem(f"unexpected skippable frame (magic 0x{magic:08X}) at byte offset {pos}", pos)
+                pos += 8 + length
+            else:
+                raise self._error(f"expected a zstd frame at byte offset {pos}, found magic 0x{magic:08X}", pos)
+        yield from self._finish_content(min(pos, end))
+        if table is not None and frame_no != len(table.entries):
+            self._problem(f"the seek table lists {len(table.entries)} frame(s) but the file holds {frame_no}",
+                          table.offset)
+
+    def _check_header(self) -> None:
+        bw = self._bw
+        header = self._read_at(0, len(bw.HEADER))
+        if header[:len(bw.MAGIC_PREFIX)] != bw.MAGIC_PREFIX:
+            raise self._error(f"not a CodeTracer binary trace: the file starts with {header[:5].hex(' ').upper()!r}, "
+                              f"expected {bw.MAGIC_PREFIX.hex(' ').upper()!r}", 0)
+        if len(header) < len(bw.HEADER):
+            raise self._error("the file ends inside its 8-byte header", len(header))
+        if header != bw.HEADER:
+            raise self._error(f"unsupported binary trace version: header {header.hex(' ').upper()}, "
+                              f"expected {bw.HEADER.hex(' ').upper()} (version 1)", 5)
+
+    def read_seek_table(self) -> tuple[SeekTable | None, int]:
+        """Parse and check the seek table at the end of the file.
+
+        Returns the table (None, reported, if unusable) and where the frames end: before the
+        table, or where a readable footer puts it, or else at the end of the file.
+        """
+        bw = self._bw
+        size = self._size
+        minimum = len(bw.HEADER) + 8 + bw.SEEK_TABLE_FOOTER_SIZE
+        if size < minimum:
+            self._problem(f"no seek table: the file is {size} bytes, shorter than a header and an empty "
+                          "seek table (the trace was not finished)", size)
+            return None, size
+        count, descriptor, magic = struct.unpack("<IBI", self._read_at(size - bw.SEEK_TABLE_FOOTER_SIZE, 9))
+        if magic != bw.SEEKABLE_FOOTER_MAGIC:
+            self._problem(f"no seek table: the file must end with the seekable-format magic "
+                          f"0x{bw.SEEKABLE_FOOTER_MAGIC:08X}, found 0x{magic:08X} at byte offset {size - 4} "
+                          "(the trace was not finished)", size - 4)
+            return None, size
+        if descriptor != bw.SEEK_TABLE_DESCRIPTOR:
+            self._problem(f"seek table descriptor at byte offset {size - 5} is 0x{descriptor:02X}, "
+                          f"expected 0x{bw.SEEK_TABLE_DESCRIPTOR:02X}", size - 5)
+            if descriptor & 0x7F:  # reserved bits and the unused bits: the layout is unknown
+                return None, size
+        entry_size = bw.SEEK_ENTRY_SIZE + (4 if descriptor & 0x80 else 0)
+        frame_size = entry_size * count + bw.SEEK_TABLE_FOOTER_SIZE
+        offset = size - 8 - frame_size
+        if offset < len(bw.HEADER):
+            self._problem(f"the seek table footer at byte offset {size - 9} lists {count} frame(s): "
+                          f"{frame_size + 8} bytes of table, more than the file holds", size - 9)
+            return None, size
+        table_magic, table_size = struct.unpack("<II", self._read_at(offset, 8))
+        if table_magic != bw.SEEK_TABLE_MAGIC:
+            self._problem(f"seek table: expected the skippable-frame magic 0x{bw.SEEK_TABLE_MAGIC:08X} at byte "
+                          f"offset {offset} (where {count} entries put it), found 0x{table_magic:08X}", offset)
+            return None, offset
+        if table_size != frame_size:
+            self._problem(f"seek table: the skippable frame at byte offset {offset} declares {table_size} bytes, "
+                          f"{count} entries need {frame_size}", offset + 4)
+            return None, offset
+        body = self._read_at(offset + 8, entry_size * count)
+        entries = [(int.from_bytes(body[i:i + 4], "little"), int.from_bytes(body[i + 4:i + 8], "little"))
+                   for i in range(0, len(body), entry_size)]
+        total = len(bw.HEADER) + sum(c for c, _ in entries)
+        if total != offset:
+            self._problem(f"seek table: the compressed sizes add up to {total - len(bw.HEADER)} bytes, but the frames "
+                          f"span {offset - len(bw.HEADER)} (byte offsets {len(bw.HEADER)} to {offset})", offset)
+        return SeekTable(offset, entries, descriptor), offset
+
+    def _check_entry(self, table: SeekTable, frame_no: int, pos: int, compressed: int, content: int) -> None:
+        if frame_no >= len(table.entries):
+            if frame_no == len(table.entries):
+                self._problem(f"zstd frame #{frame_no} at byte offset {pos} is not in the seek table "
+                              f"({len(table.entries)} entries)", pos)
+            return
+        want_compressed, want_content = table.entries[frame_no]
+        entry_offset = table.offset + 8 + frame_no * (8 + (4 if table.descriptor & 0x80 else 0))
+        if want_compressed != compressed:
+            self._problem(f"seek table entry #{frame_no} (byte offset {entry_offset}) gives {want_compressed} "
+                          f"compressed bytes, the frame at byte offset {pos} has {compressed}", entry_offset)
+        if want_content != content:
+            self._problem(f"seek table entry #{frame_no} (byte offset {entry_offset}) gives {want_content} "
+                          f"decompressed bytes, the frame at byte offset {pos} holds {content}", entry_offset + 4)
+
+    def _frame(self, pos: int, end: int):
+        """Decompress the zstd frame at `pos`, feeding its content to the CBOR decoder;
+        returns (compressed size, content size)."""
+        decompressor = self._dctx.decompressobj()
+        self._stream.seek(pos)
+        consumed = 0
+        content = 0
+        while not decompressor.eof:
+            want = min(self._INPUT_CHUNK, end - pos - consumed)
+            data = self._stream.read(want) if want > 0 else b""
+            if not data:
+                raise self._error(f"zstd frame #{self._frame_no} at byte offset {pos} is truncated "
+                                  f"(the frame area ends at byte offset {end})", pos)
+            try:
+                out = decompressor.decompress(data)
+            except self._zstd_error as err:
+                raise self._error(f"zstd frame #{self._frame_no} at byte offset {pos} is corrupt: {err}", pos) from None
+            consumed += len(data)
+            if out:
+                content += len(out)
+                yield from self._feed(out)
+        return consumed - len(decompressor.unused_data), content
+
+    def _read_at(self, offset: int, size: int) -> bytes:
+        self._stream.seek(offset)
+        return self._stream.read(size)
+
+    # -- CBOR ----------------------------------------------------------------------------------
+
+    def _feed(self, data: bytes) -> Iterator[tuple[int, Any]]:
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= self._retry_at:
+            yield from self._decode_pending()
+
+    def _finish_content(self, end: int) -> Iterator[tuple[int, Any]]:
+        if self._pending_size:
+            yield from self._decode_pending()
+        if self._pending_size:
+            raise self._error(f"the event data ends inside an event: {self._pending_size} byte(s) left at "
+                              f"decompressed content offset {self._content_offset} (truncated trace)", end)
+
+    def _decode_pending(self) -> Iterator[tuple[int, Any]]:
+        cbor2 = self._cbor2
+        buf = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
+        stream = io.BytesIO(buf)
+        decoder = cbor2.CBORDecoder(stream, read_size=1, allow_indefinite=False)
+        pos = 0
+        size = len(buf)
+        while pos < size:
+            try:
+                event = decoder.decode()
+            except cbor2.CBORDecodeEOF:
+                break
+            except cbor2.CBORDecodeError as err:
+                if "indefinite" not in str(err):
+                    raise self._cbor_error(pos, err) from None
+                event = self._decode_indefinite(stream, pos)
+                if event is _INCOMPLETE:
+                    break
+                decoder = cbor2.CBORDecoder(stream, read_size=1, allow_indefinite=False)
+            except (ValueError, TypeError, OverflowError, RecursionError) as err:
+                raise self._cbor_error(pos, err) from None
+            pos = stream.tell()
+            yield self._index, event
+            self._index += 1
+        rest = buf[pos:] if pos else buf
+        self._content_offset += pos
+        self._pending = [rest] if rest else []
+        self._pending_size = len(rest)
+        self._retry_at = 2 * len(rest)
+
+    def _decode_indefinite(self, stream: io.BytesIO, pos: int) -> Any:
+        """An item with indefinite lengths: readable, but section 6 asks for definite ones."""
+        stream.seek(pos)
+        try:
+            event = self._cbor2.CBORDecoder(stream, read_size=1).decode()
+        except self._cbor2.CBORDecodeEOF:
+            stream.seek(pos)
+            return _INCOMPLETE
+        except (self._cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as err:
+            raise self._cbor_error(pos, err) from None
+        self._problem(f"event #{self._index} uses indefinite-length CBOR (decompressed content offset "
+                      f"{self._content_offset + pos}); trace-format.md section 6 asks for definite lengths",
+                      self._frame_offset)
+        return event
+
+    # -- reporting -----------------------------------------------------------------------------
+
+    def _cbor_error(self, pos: int, err: BaseException) -> TraceSyntaxError:
+        return self._error(f"malformed CBOR event at decompressed content offset {self._content_offset + pos} "
+                           f"(zstd frame #{self._frame_no} starts at byte offset {self._frame_offset}): {err}",
+                           self._frame_offset)
+
+    def _error(self, message: str, offset: int) -> TraceSyntaxError:
+        return TraceSyntaxError(message, byte_offset=offset, event_index=self._index)
+
+    def _problem(self, message: str, offset: int) -> None:
+        message = f"{EVENTS_BINARY}: {message}"
+        if self._on_problem is None:
+            raise TraceSyntaxError(message, byte_offset=offset, event_index=self._index)
+        self._on_problem(None, message)
+
+
+_INCOMPLETE: Any = object()
 
 
 _EVENT_READERS: dict[str, Callable[[Path, ProblemCallback | None], Iterator[tuple[int, Any]]]] = {
