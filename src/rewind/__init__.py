@@ -3,6 +3,10 @@
     import rewind
     with rewind.trace("trace-out"):
         work()
+
+PYTEST_DONT_REWRITE: rewind ships a pytest plugin, so pytest marks this package for assertion
+rewriting, but rewind is often imported before pytest starts (`rewind --pytest`, auto-start):
+this marker keeps pytest from warning that it cannot rewrite it.
 """
 from __future__ import annotations
 

@@ -60,6 +60,40 @@ def start(trace_dir: str | os.PathLike | None = None, *, format: str | None = No
     return session
 
 
+def begin(session: Session) -> Session:
+    """Start an already built session as this process's current recording.
+
+    For the recordings rewind starts itself (the CLI, auto-start, followed child processes,
+    the pytest plugin), so that `start()` refuses a second one and `is_tracing()` sees it.
+    """
+    global _current
+    with _lock:
+        if _current is not None and not _current.finished:
+            raise errors.usage("ERR_ALREADY_TRACING", "a recording is already in progress",
+                               trace_dir=_current.target)
+        session.start()
+        _current = session
+    return session
+
+
+def release(session: Session) -> None:
+    """Stop treating `session` as the current recording (before finishing it directly)."""
+    global _current
+    with _lock:
+        if _current is session:
+            _current = None
+
+
+def _reset_lock_in_child() -> None:
+    # A forked child has one thread: a lock another thread held at fork time is free here.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_lock_in_child)
+
+
 def stop(exit_code: int | None = 0) -> str | None:
     """Finish the recording; returns the trace directory (None if nothing was kept)."""
     global _current

@@ -23,7 +23,12 @@ TOOL_MODULES = {
 _VALUE_OPTIONS = {"--trace-dir", "--out-dir", "-o", "--format", "--trace-filter", "--activation-path",
                   "--on-recorder-error", "--log-level", "--log-file", "--io-capture"}
 
-RECORD_USAGE = "rewind [record] [OPTIONS] SCRIPT [ARGS...] | -m MODULE [ARGS...]"
+RECORD_USAGE = ("rewind [record] [OPTIONS] SCRIPT [ARGS...] | -m MODULE [ARGS...] "
+                "| --pytest [PYTEST ARGS...] | --unittest [UNITTEST ARGS...]")
+
+# `--pytest ARGS...` / `--unittest ARGS...` run `-m pytest` / `-m unittest` with the rest of the
+# command line as the framework's own arguments (docs/test-frameworks.md).
+FRAMEWORK_OPTIONS = {"--pytest": "pytest", "--unittest": "unittest"}
 
 
 def build_record_parser() -> argparse.ArgumentParser:
@@ -50,7 +55,15 @@ def build_record_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json-errors", action="store_true", default=None)
     parser.add_argument("--io-capture", choices=("off", "proxies", "proxies+fd"))
     parser.add_argument("--propagate-script-exit", action=argparse.BooleanOptionalAction, default=None)
-    parser.add_argument("--no-framework-filters", action="store_true")
+    parser.add_argument("--no-framework-filters", action="store_true",
+                        help="with --pytest/--unittest: do not add the builtin framework filter")
+    parser.add_argument("--follow-children", action="store_true", default=None,
+                        help="also record child Python processes (subprocess, multiprocessing) into "
+                             "TRACE_DIR.children/PID (env CODETRACER_FOLLOW_CHILDREN)")
+    for flag, framework in FRAMEWORK_OPTIONS.items():
+        parser.add_argument(flag, dest="framework", action="store_const", const=framework,
+                            help="run %s under recording; everything after it is %s's own arguments"
+                                 % (framework, framework))
     parser.add_argument("-m", dest="module", metavar="MODULE", help="run a library module as a script")
     return parser
 
@@ -62,6 +75,10 @@ def split_record_argv(argv: Sequence[str]) -> tuple[list[str], str | None, str |
     i = 0
     while i < len(argv):
         arg = argv[i]
+        if arg in FRAMEWORK_OPTIONS:
+            # The framework runs as `-m pytest|unittest`; the flag stays in the options so the
+            # parser records which framework (and its builtin filter) this is.
+            return [*options, arg], None, FRAMEWORK_OPTIONS[arg], list(argv[i + 1:])
         if arg == "--":
             rest = list(argv[i + 1:])
             return options, (rest[0] if rest else None), None, rest[1:]

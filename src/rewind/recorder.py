@@ -34,7 +34,7 @@ HIDDEN_GLOBAL_TYPES = frozenset({types.ModuleType, types.FunctionType, types.Bui
 # Variable-entry modes in CodeInfo.var_entries.
 ALLOW, REDACT, DROP, HIDDEN = 0, 1, 2, 3
 
-FLUSH_EVERY = 2048  # buffered fragments between writes
+FLUSH_EVERY = 256  # buffered fragments (one per step or call) between writes: bounds memory when steps are large
 
 _MISSING = object()
 EMPTY = ()  # deps of a value whose text depends on nothing mutable (it is reused on identity)

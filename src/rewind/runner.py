@@ -64,7 +64,7 @@ def _exit_code(exc: SystemExit) -> int:
     if code is None:
         return 0
     if isinstance(code, int):
-        return code
+        return int(code)  # sys.exit(True) (unittest) / IntEnum (pytest.ExitCode): a plain int
     return 1  # SystemExit("message"): Python prints the message and exits with 1
 
 
@@ -76,11 +76,15 @@ def _is_runner_frame(filename: str) -> bool:
 
 
 def _user_traceback(exc: BaseException) -> str:
-    """The traceback Python would print: without the frames of rewind's own runner."""
+    """The traceback Python would print: without the frames of rewind's own runner, nor
+    those of a hook callback the exception passed through (a KeyboardInterrupt can be
+    raised while a callback runs)."""
     tb = exc.__traceback__
     while tb is not None and _is_runner_frame(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
+    te = traceback.TracebackException(type(exc), exc, tb)
+    te.stack[:] = [f for f in te.stack if not f.filename.startswith(_PACKAGE_DIR + os.sep)]
+    return "".join(te.format())
 
 
 def run_target(target: Target) -> TargetOutcome:

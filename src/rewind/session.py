@@ -2,22 +2,41 @@
 the writer together, and owns the trace directory from staging to its final name."""
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
+import signal
 import sys
 import threading
 import time
 import uuid
+import weakref
 from pathlib import Path
 from typing import Sequence
 
-from . import diagnostics, errors, filters
+from . import diagnostics, errors, exits, faults, filters, salvage
 from ._version import __version__
+from .capture import install as install_io_capture
 from .hooks import choose_backend, make_backend
 from .policy import Policy
 from .recorder import Recorder
-from .writer.json_writer import JsonEventSink, write_json_file, write_paths
+from .writer import check_format, open_event_sink
+from .writer.json_writer import write_json_file, write_paths
+
+
+# Sessions that may need detaching in a forked child.  One at-fork hook for the process
+# (registering one per session would keep every finished session alive).
+_LIVE_SESSIONS: "weakref.WeakSet[Session]" = weakref.WeakSet()
+
+
+def _detach_sessions_in_child() -> None:
+    for session in list(_LIVE_SESSIONS):
+        session._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_detach_sessions_in_child)
 
 log = diagnostics.logger
 
@@ -36,6 +55,10 @@ def uuid7() -> str:
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
     return str(uuid.UUID(int=value))
+
+
+def _drop_text(text: str) -> None:
+    """What a sink writes after one of its writes failed: nothing."""
 
 
 def exit_label(code: int | None, exc: BaseException | None) -> str:
@@ -71,6 +94,7 @@ class Session:
         self.staging: str | None = None
         self.recorder: Recorder | None = None
         self.backend = None
+        self.io = None  # capture.IoCapture while the program's IO is recorded
         self.sink = None
         self.chain = None
         self.finished = False
@@ -79,6 +103,18 @@ class Session:
         self.started_at = time.time()
         self.internal_errors = 0
         self.detach_reason: str | None = None
+        # Failure handling (docs/errors.md): the injected fault (read once at start), whether
+        # the recorder may have been interrupted mid-event (then the trace is finished from
+        # the file, see salvage.py), whether the sink can still be written to, and the CLI's
+        # hook that decides the exit status when the program calls os._exit.
+        self.fault: faults.Fault | None = None
+        self.tainted = False
+        self.sink_ok = True
+        self.exit_label: str | None = None
+        self.conclude = None
+        # Callables run with the metadata dict just before trace_metadata.json is written
+        # (children.py adds `children` / `parent`); each must not raise.
+        self.metadata_hooks: list = []
 
     # -- start -----------------------------------------------------------------------------
 
@@ -87,9 +123,7 @@ class Session:
         if self.format not in FORMATS:
             raise errors.usage("ERR_UNSUPPORTED_FORMAT", "unknown trace format",
                                format=self.format, allowed=", ".join(FORMATS))
-        if self.format == "binary":
-            raise errors.usage("ERR_UNSUPPORTED_FORMAT", "the binary format is not available yet",
-                               format=self.format, allowed="json")
+        check_format(self.format)  # binary without its extra: ERR_MISSING_EXTRA, before anything runs
         self.backend_name = choose_backend(self.backend_name)
         script_dir = Path(self.script_dir) if self.script_dir else None
         self.chain = filters.build_chain(self.trace_filter, script_dir=script_dir,
@@ -110,6 +144,7 @@ class Session:
         parent = os.path.dirname(target)
         try:
             os.makedirs(parent, exist_ok=True)
+            salvage.remove_stale_staging(parent, os.path.basename(target))
             self.staging = os.path.join(parent, ".%s.rewind-staging-%d-%s"
                                         % (os.path.basename(target), os.getpid(), secrets.token_hex(4)))
             os.mkdir(self.staging)
@@ -118,22 +153,30 @@ class Session:
                                      path=target, reason=exc.strerror or str(exc)) from exc
 
     def start(self) -> None:
+        self.fault = faults.from_env()
         self.prepare()
         try:
-            self.sink = JsonEventSink(self.staging)
+            faults.fire(self.fault, "start")
+            self.sink = open_event_sink(self.format, self.staging)
+            faults.arm_sink(self.fault, self.sink)
             policy = self.policy
             self.recorder = Recorder(self.sink, self.chain, max_depth=policy.max_depth,
                                      max_items=policy.max_items, max_string=policy.max_string,
                                      toplevel_path=self.toplevel_path,
                                      main_thread_id=threading.get_ident())
+            faults.arm_recorder(self.fault, self.recorder)
             self.backend = make_backend(self.backend_name, self.recorder, self._guard, self.activation_path)
             self.backend.install()
-        except BaseException:
+            self.io = install_io_capture(self.recorder, policy.io_capture, self.chain.io, self._guard)
+        except BaseException as exc:
+            self._detach()
             self._discard()
+            if isinstance(exc, Exception) and not isinstance(exc, errors.RecorderError):
+                raise errors.classify(exc, where="start") from exc
             raise
+        exits.install(self)
         diagnostics.set_trace_id(self.recording_id)
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._after_fork_in_child)
+        _LIVE_SESSIONS.add(self)
 
     # -- failures inside callbacks ----------------------------------------------------------
 
@@ -141,28 +184,63 @@ class Session:
         """Called with any exception raised inside a hook callback."""
         if self.finished or os.getpid() != self.pid:
             return None
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            # Not ours: a signal handler or the program raising through our frame.
+        if not isinstance(exc, Exception):
+            # Not ours: KeyboardInterrupt from a signal handler, or the program raising
+            # through our frame.  It may have cut the recorder short half-way through an
+            # event, so the trace will be finished from the file as written.
+            self.tainted = True
             raise exc
-        error = exc if isinstance(exc, errors.RecorderError) else errors.internal(
-            "ERR_UNKNOWN", "internal recorder failure: %s: %s" % (type(exc).__name__, exc))
-        if error is not exc:
-            error.__cause__ = exc
-        self.failed = error
-        self.internal_errors += 1
-        diagnostics.log_error(error)
+        return self._fail(errors.classify(exc, where="recording"))
+
+    def _fail(self, error: errors.RecorderError) -> None:
+        """A recorder failure during recording: stop recording, then raise it (abort) or
+        say so in one line and let the program run on (disable).  Only the first failure
+        does either; later ones (other threads still inside a callback) are only counted."""
+        first = self.failed is None
+        self._note_failure(error)
         self._detach()
-        if self.policy.on_recorder_error == "disable":
-            self.detach_reason = error.code
-            log.warning("recording disabled after an internal error (%s); the program continues", error.code,
-                        extra={"error_code": error.code})
+        if not first:
+            diagnostics.log_error(error, level=logging.DEBUG)
             return None
+        if self.policy.on_recorder_error == "disable":
+            self._warn_disabled(error)
+            return None
+        diagnostics.log_error(error, level=logging.DEBUG)  # the CLI (or the program) reports it
         raise error
+
+    def _note_failure(self, error: errors.RecorderError) -> None:
+        if self.failed is None:
+            self.failed = error
+            self.detach_reason = error.code[4:].lower() if error.code.startswith("ERR_") else error.code
+        self.internal_errors += 1
+        if isinstance(error.__cause__, OSError):
+            # A failed write may have left part of its text in the file: nothing may follow it
+            # (late events, e.g. pending output at IO-capture uninstall, are dropped).
+            self.sink_ok = False
+            if self.sink is not None:
+                self.sink.write = _drop_text
+
+    def _warn_disabled(self, error: errors.RecorderError) -> None:
+        """The one line `disable` writes: the JSON error line with --json-errors, else a warning log."""
+        if self.policy.json_errors:
+            diagnostics.report_error(error, self.policy)
+        else:
+            log.warning("recording stopped by a recorder error (on_recorder_error=disable: the program "
+                        "is not affected): %s", error, extra={"error_code": error.code, "error_kind": error.kind})
 
     def _detach(self) -> None:
         backend, self.backend = self.backend, None
         if backend is not None:
-            backend.uninstall()
+            try:
+                backend.uninstall()
+            except Exception as exc:  # noqa: BLE001 - detaching runs inside callbacks and at the end
+                diagnostics.log_error(errors.classify(exc, where="detach"), level=logging.DEBUG)
+        io, self.io = self.io, None
+        if io is not None:
+            try:
+                io.uninstall()  # pending output becomes events here, before the trace is closed
+            except Exception as exc:  # noqa: BLE001
+                diagnostics.log_error(errors.classify(exc, where="detach"), level=logging.DEBUG)
 
     def _after_fork_in_child(self) -> None:
         # The child must never write into the parent's trace: point the file at /dev/null
@@ -182,42 +260,146 @@ class Session:
 
     def flush(self) -> None:
         if self.recorder is not None and not self.finished:
-            self.recorder.flush()
-            self.sink.flush()
+            try:
+                self.recorder.flush()
+                self.sink.flush()
+            except Exception as exc:  # noqa: BLE001 - classified: abort raises it, disable goes on
+                self._fail(errors.classify(exc, where="flush"))
 
     def stop(self, exit_code: int | None = 0, exception: BaseException | None = None,
-             traceback_text: str | None = None) -> str | None:
-        """Finish the trace and move it to its final name; returns that path (None if discarded)."""
+             traceback_text: str | None = None, *, label: str | None = None) -> str | None:
+        """Finish the trace and move it to its final name; returns that path (None if discarded).
+
+        After a recorder failure the trace is removed, or kept marked partial with
+        `keep_partial_trace` (then its path is returned).  A failure while finishing is
+        handled like one during recording: `abort` raises it, `disable` reports it in one
+        line.  `require_trace` with nothing recorded raises UsageError ERR_TRACE_MISSING.
+        """
         if self.finished:
             return None
         self.finished = True
         self._detach()
+        exits.uninstall(self)
+        if label:
+            self.exit_label = label
         try:
-            self._report_metrics()
+            return self._finish(exit_code, exception, traceback_text)
         finally:
+            self._report_metrics()
             diagnostics.clear_trace_id()
-        if self.failed is not None and not self.policy.keep_partial_trace:
+
+    def _finish(self, exit_code: int | None, exception: BaseException | None,
+                traceback_text: str | None) -> str | None:
+        if self.recorder is None:
             self._discard()
             return None
+        if self.failed is not None:
+            return self._keep_partial(exit_code, exception, traceback_text)
+        if self.policy.require_trace and self.recorder.calls == 0:
+            self._discard()
+            raise errors.usage(errors.ERR_TRACE_MISSING, "require_trace is set and nothing was recorded",
+                               trace_dir=self.target, activation_path=self.activation_path or self.toplevel_path)
         try:
-            self.recorder.close_all(exit_code, traceback_text)
-            self.sink.close()
-            write_paths(self.staging, self.recorder.path_list)
+            faults.fire(self.fault, "finish")
+            if self.tainted:
+                self._close_from_file(exit_code, traceback_text)
+            else:
+                self.recorder.close_all(exit_code, traceback_text)
+                self.sink.close()
+                write_paths(self.staging, self.recorder.path_list)
             write_json_file(os.path.join(self.staging, "trace_metadata.json"),
                             self.metadata(exit_code, exception))
             self._publish()
-        except OSError as exc:
-            self._discard()
-            code = "ERR_DISK_FULL" if exc.errno in (28, 27) else "ERR_IO"
-            raise errors.environment(code, "cannot write the trace", path=self.target,
-                                     reason=exc.strerror or str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - classified and handled by the policy below
+            error = errors.classify(exc, where="finish", path=self.target)
+            self._note_failure(error)
+            kept = self._keep_partial(exit_code, exception, traceback_text)
+            if self.policy.on_recorder_error == "disable":
+                self._warn_disabled(error)
+                return kept
+            raise error from exc
+        except BaseException:
+            self._discard()  # interrupted while finishing: nothing half-written under the final name
+            raise
         return self.target
 
-    def _report_metrics(self) -> None:
-        """Add this session's counters to the process metrics sink (rewind.metrics())."""
+    def _keep_partial(self, exit_code: int | None, exception: BaseException | None,
+                      traceback_text: str | None) -> str | None:
+        """After a failure: keep what was written as a loadable trace marked partial
+        (`keep_partial_trace`), else remove it.  Returns the kept trace's path."""
+        if not self.policy.keep_partial_trace:
+            self._discard()
+            return None
+        try:
+            self._close_from_file(exit_code, traceback_text)
+            write_json_file(os.path.join(self.staging, "trace_metadata.json"),
+                            self.metadata(exit_code, exception))
+            self._publish()
+        except Exception as exc:  # noqa: BLE001 - best effort: the failure itself is already reported
+            log.warning("the partial trace could not be kept: %s", errors.classify(exc), extra={"path": self.target})
+            self._discard()
+            return None
+        return self.target
+
+    def _close_from_file(self, exit_code: int | None, traceback_text: str | None) -> None:
+        """Finish the trace from what reached the file (salvage.py), not from the recorder's
+        state, which a failure or a signal may have left half-way through an event."""
+        rec, sink = self.recorder, self.sink
+        if self.sink_ok:
+            try:
+                rec.flush()  # whole events only
+            except Exception:  # noqa: BLE001 - then the file ends where it ends
+                self.sink_ok = False
+        if getattr(sink, "file_name", "") != "trace.json":
+            # Only the JSON file can be read back and closed; other sinks close themselves.
+            if not self.sink_ok:
+                raise errors.environment(errors.ERR_IO, "a %s trace cannot be finished after a failed write"
+                                         % self.format, path=self.target)
+            rec.close_all(exit_code, traceback_text)
+            sink.close()
+            write_paths(self.staging, rec.path_list)
+            return
+        try:
+            sink.abandon()  # closed before the file is finished: its buffer can never land after the `]`
+        except Exception:  # noqa: BLE001, S110 - e.g. a reentrant close from a signal handler
+            pass
+        paths = salvage.finish_json_trace(sink.path, toplevel_path=rec.toplevel_path,
+                                          exit_code=exit_code, error_text=traceback_text)
+        write_paths(self.staging, paths)
+
+    # -- ends that never return to the caller (exits.py) ------------------------------------
+
+    def finish_at_os_exit(self, status: int) -> int:
+        """The program calls os._exit(status) while recording: finish the trace now.
+        Returns the status the process exits with (the CLI's `conclude` decides it)."""
+        if self.conclude is not None:
+            return self.conclude(status)
+        try:
+            self.stop(status, label="os._exit")
+        except errors.RecorderError as err:
+            diagnostics.report_error(err, self.policy)
+        return status
+
+    def finish_at_signal(self, signum: int) -> None:
+        """SIGTERM while recording: finish the trace (the process then dies by the signal)."""
+        self.tainted = True  # the signal may have arrived in the middle of a hook
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = str(signum)
+        try:
+            self.stop(128 + signum, label="signal %s" % name)
+        except errors.RecorderError as err:
+            diagnostics.report_error(err, self.policy)
+            return
+        if self.failed is not None and self.conclude is not None and self.policy.on_recorder_error == "abort":
+            diagnostics.report_error(self.failed, self.policy)
+
+    def counts(self) -> dict:
+        """This session's counters, keyed as in rewind.metrics()."""
         rec = self.recorder
         if rec is None:
-            return
+            return {}
         counts = {diagnostics.EVENTS_WRITTEN: rec.events_written(),
                   diagnostics.SCOPES_SKIPPED: rec.scopes_skipped,
                   diagnostics.INTERNAL_ERRORS: self.internal_errors}
@@ -227,7 +409,14 @@ class Session:
             counts[diagnostics.counter_key(diagnostics.VALUES_DROPPED, kind=kind)] = n
         if self.detach_reason:
             counts[diagnostics.counter_key(diagnostics.DETACHES, reason=self.detach_reason)] = 1
-        diagnostics.add_counts(counts)
+        return counts
+
+    def _report_metrics(self) -> None:
+        """Add this session's counters to the process metrics sink (rewind.metrics())."""
+        try:
+            diagnostics.add_counts(self.counts())
+        except Exception:  # noqa: BLE001, S110 - a custom metrics sink must not fail the recording
+            pass
 
     @staticmethod
     def _value_counts(per_kind: dict, attrs: int) -> dict:
@@ -239,10 +428,19 @@ class Session:
     def _publish(self) -> None:
         """Rename the staging directory into place, replacing an older trace there."""
         old = None
-        if os.path.isdir(self.target):
-            old = self.staging + ".old"
-            os.rename(self.target, old)
-        os.rename(self.staging, self.target)
+        try:
+            if os.path.isdir(self.target):
+                old = self.staging + ".old"
+                os.rename(self.target, old)
+            os.rename(self.staging, self.target)
+        except OSError as exc:
+            if old and not os.path.exists(self.target):
+                try:
+                    os.rename(old, self.target)  # put the previous trace back
+                except OSError:
+                    pass
+            raise errors.environment(errors.ERR_TRACE_DIR_CREATE_FAILED, "cannot move the trace into place",
+                                     path=self.target, reason=exc.strerror or str(exc)) from exc
         if old:
             shutil.rmtree(old, ignore_errors=True)
 
@@ -270,19 +468,24 @@ class Session:
                 "backend": self.backend_name,
                 "format": self.format,
             },
-            "process_exit_status": {"code": exit_code, "label": exit_label(exit_code, exception)},
+            "process_exit_status": {"code": exit_code,
+                                    "label": self.exit_label or exit_label(exit_code, exception)},
             "trace_filter": {
                 "filters": self.chain.provenance(),
                 "stats": {"scopes_skipped": rec.scopes_skipped, "value_redactions": redactions,
                           "value_drops": drops},
             },
             "events": stats,
-            "metrics": {"internal_errors": self.internal_errors, "detach_reason": self.detach_reason},
+            # The counters this session adds to rewind.metrics(), under the same keys.
+            "metrics": self.counts(),
+            "detach_reason": self.detach_reason,
             "started_at": self.started_at,
             "duration_seconds": round(time.time() - self.started_at, 6),
         }
         if self.failed is not None:
             meta["partial"] = True
             meta["error"] = {"code": self.failed.code, "kind": self.failed.kind, "message": str(self.failed)}
+        for hook in self.metadata_hooks:
+            hook(meta)
         return meta
 

@@ -414,7 +414,7 @@ def test_value_kinds_are_distinct(write_filter, chain_of):
     assert d.value_action("ret", "app.svc.Service.fetch_raw") == "redact"
     assert d.value_action("ret", "anything") == "redact"
     assert decide(chain, "app.svc", "Service.fetch").value_action("ret", "") == "allow"
-    with pytest.raises(ValueError):
+    with pytest.raises(errors.UsageError):
         d.value_action("param", "v")
 
 
