@@ -24,7 +24,6 @@ from .recorder import Recorder
 from .writer import check_format, open_event_sink
 from .writer.json_writer import write_json_file, write_paths
 
-
 # Sessions that may need detaching in a forked child.  One at-fork hook for the process
 # (registering one per session would keep every finished session alive).
 _LIVE_SESSIONS: "weakref.WeakSet[Session]" = weakref.WeakSet()

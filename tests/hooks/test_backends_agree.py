@@ -7,6 +7,7 @@ import re
 import sys
 
 import pytest
+
 from rewind_testing import CORPUS
 
 pytestmark = pytest.mark.skipif(not hasattr(sys, "monitoring"), reason="sys.monitoring needs Python 3.12+")

@@ -39,7 +39,8 @@ def test_subprocess_writing_to_the_inherited_stdout(record, tmp_path):
     prog = script(tmp_path, """
         import subprocess, sys
         print("parent before", flush=True)
-        subprocess.run([sys.executable, "-c", "import sys; print('child out'); print('child err', file=sys.stderr)"])   # child
+        child = "import sys; print('child out'); print('child err', file=sys.stderr)"
+        subprocess.run([sys.executable, "-c", child])   # child
         print("parent after")
     """)
     plain = run_python([str(prog)], cwd=tmp_path)

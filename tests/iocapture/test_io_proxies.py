@@ -186,7 +186,8 @@ def test_program_closing_stdout(record, backend, tmp_path):
     """)
     rec = record(prog, env=backend)
     plain = run_python([str(prog)], cwd=tmp_path)
-    assert (rec.stdout, rec.stderr) == (plain.stdout, plain.stderr) == ("before\n", "closed: I/O operation on closed file.\n")
+    expected = ("before\n", "closed: I/O operation on closed file.\n")
+    assert (rec.stdout, rec.stderr) == (plain.stdout, plain.stderr) == expected
     assert [(e["meta"]["stream"], e["content"]) for e in io_events(rec.view)] == [
         ("stdout", "before\n"), ("stderr", "closed: I/O operation on closed file.\n")]
 
@@ -230,7 +231,8 @@ def test_redirection_to_a_file_is_unchanged(tmp_path):
             run_bytes([str(prog)], cwd=tmp_path, env=env, stdout=f)
         with open(tmp_path / "rec.txt", "wb") as f:
             proc, view = record_bytes(tmp_path, prog, env=env, stdout=f)
-        assert (tmp_path / "rec.txt").read_bytes() == (tmp_path / "plain.txt").read_bytes() == b"line 0\nline 1\nline 2\ntail"
+        expected = b"line 0\nline 1\nline 2\ntail"
+        assert (tmp_path / "rec.txt").read_bytes() == (tmp_path / "plain.txt").read_bytes() == expected
         assert proc.stderr == b"err\n"
         assert text_of(io_events(view, "stdout")) == "line 0\nline 1\nline 2\ntail"
 

@@ -50,6 +50,9 @@ ALLOW_LIST: tuple[Allowed, ...] = (
             "json.loads parse_constant hook: its ValueError is handled like any JSONDecodeError by the callers"),
     Allowed("faults.py", "arm_sink.write", "OSError",
             "test fault injection imitates a failed write; the session classifies it like a real one"),
+    Allowed("capture/*.py", "*", "ValueError",
+            "the capture proxies stand in for the program's streams: a write to a closed one must raise "
+            "the same ValueError the real stream raises"),
 )
 
 # Raises that a Python protocol requires of these methods; they are not recorder failures.

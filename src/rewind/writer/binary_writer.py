@@ -162,7 +162,7 @@ class BinaryEventSink:
                  frame_limit: int = FRAME_CONTENT_LIMIT):
         zstandard, cbor2 = require_modules()
         if frame_limit <= 0:
-            raise ValueError("frame_limit must be positive")
+            raise errors.usage("ERR_INVALID_ARGUMENT", "frame_limit must be positive", frame_limit=frame_limit)
         self.path = os.path.join(directory, self.file_name)
         self.level = level
         self.frame_limit = frame_limit
