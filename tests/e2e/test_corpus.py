@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 
@@ -93,9 +94,14 @@ def test_generators_yield_resume_throw(record, backend):
     thrown = [c for c in catching if c.args.get("exception", Raw("", "")).type == "KeyError"]
     assert len(thrown) == 1 and thrown[0].args["exception"] == Raw("KeyError: 'x'", "KeyError")
     assert thrown[0].returned == "caught"
-    # gen.close() throws GeneratorExit into the suspended countdown(10)
     closes = [c for c in countdown if c.args.get("exception") == Raw("GeneratorExit", "GeneratorExit")]
-    assert len(closes) == 1 and closes[0].returned == Raw("GeneratorExit", "GeneratorExit")
+    if sys.version_info < (3, 13):
+        # gen.close() throws GeneratorExit into the suspended countdown(10)
+        assert len(closes) == 1 and closes[0].returned == Raw("GeneratorExit", "GeneratorExit")
+    else:
+        # 3.13 closes a generator suspended outside any try/with without running its frame:
+        # no code runs, so there is nothing to record
+        assert closes == []
     assert [c.returned for c in v.calls_of("delegator")][-2:] == ["done", None]
     assert all(c.closed for c in v.calls)
 
