@@ -121,6 +121,11 @@ def _run_tool(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # The reader went away (`rewind summary DIR | head`): stop quietly, as pipelines expect.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except errors.RecorderError as err:
         print("rewind: error: %s" % err, file=sys.stderr)
         return err.exit_code
