@@ -514,16 +514,11 @@ class Recorder:
         """The innermost traced frame returns (or yields) `value`."""
         with self.lock:
             info = ts.stack[-1].info
-            mode = info.ret_mode
-            if mode == ALLOW:
+            if info.ret_mode == ALLOW:
                 self._attr_decision = info.decision
                 text = self.encoder.encode(value)
-            elif mode == REDACT:
-                text = self._redacted_text
-                self.redactions["ret"] = self.redactions.get("ret", 0) + 1
             else:
-                text = self._dropped_text
-                self.drops["ret"] = self.drops.get("ret", 0) + 1
+                text = self._filtered_return(info.ret_mode)
             self._return(ts, text)
 
     def leave_exception(self, ts: ThreadState, exc: BaseException) -> None:
@@ -532,13 +527,18 @@ class Recorder:
             mode = ts.stack[-1].info.ret_mode
             if mode == ALLOW:
                 text = self.encoder.raw(exception_text(exc), type(exc).__name__)
-            elif mode == REDACT:
-                text = self._redacted_text
-                self.redactions["ret"] = self.redactions.get("ret", 0) + 1
             else:
-                text = self._dropped_text
-                self.drops["ret"] = self.drops.get("ret", 0) + 1
+                text = self._filtered_return(mode)
             self._return(ts, text)
+
+    def _filtered_return(self, mode: int) -> str:
+        """The text of a redacted or dropped return value (a dropped one stays a Return, so
+        calls stay balanced), counted in the filter stats."""
+        if mode == REDACT:
+            self.redactions["ret"] = self.redactions.get("ret", 0) + 1
+            return self._redacted_text
+        self.drops["ret"] = self.drops.get("ret", 0) + 1
+        return self._dropped_text
 
     def _return(self, ts: ThreadState, value_text: str) -> None:
         # Pop only once the value is encoded: a failure above leaves the stack balanced.

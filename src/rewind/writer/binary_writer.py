@@ -28,6 +28,7 @@ import threading
 from typing import Any, Iterable
 
 from .. import errors
+from .json_writer import point_at_devnull
 
 FILE_NAME = "trace.bin"
 HEADER = bytes((0xC0, 0xDE, 0x72, 0xAC, 0xE2, 0x01, 0x00, 0x00))
@@ -226,12 +227,7 @@ class BinaryEventSink:
         self._detached = True
         self._content = bytearray()
         self._lock = threading.Lock()  # another thread may have held the old one at fork time
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._file.fileno())
-            os.close(devnull)
-        except (OSError, ValueError):
-            pass
+        point_at_devnull(self._file)
 
     def abandon(self) -> None:
         """Close without finishing (the staging directory is about to be removed)."""

@@ -43,12 +43,7 @@ class JsonEventSink:
 
     def detach_in_child(self) -> None:
         """After fork: whatever the inherited buffer still flushes goes to /dev/null."""
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._file.fileno())
-            os.close(devnull)
-        except (OSError, ValueError):
-            pass
+        point_at_devnull(self._file)
 
     def abandon(self) -> None:
         """Close without finishing (the staging directory is about to be removed)."""
@@ -56,6 +51,17 @@ class JsonEventSink:
             self._file.close()
         except OSError:
             pass
+
+
+def point_at_devnull(file) -> None:
+    """Make an inherited file's descriptor write to /dev/null (a forked child must never
+    write into its parent's trace, even when the buffer it inherited is flushed at exit)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, file.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def write_json_file(path: str, data: object) -> None:
