@@ -16,9 +16,22 @@ PROGRAMS = sorted(p.name for p in CORPUS.glob("*.py") if p.name not in {"os_exit
 
 
 def _events(trace_dir) -> list:
-    """The events, with object addresses in reprs (which differ between any two runs) masked."""
-    text = re.sub(r" at 0x[0-9a-f]+", " at 0x?", (trace_dir / "trace.json").read_text())
-    return json.loads(text)
+    """The events, with what differs between any two runs masked inside repr texts: object
+    addresses (` at 0x...`) and OS thread idents (`<Thread(..., stopped 1398...)>`)."""
+    return _masked(json.loads((trace_dir / "trace.json").read_text()))
+
+
+def _masked(node):
+    if isinstance(node, dict):
+        return {key: (_mask_repr(value) if key == "r" and isinstance(value, str) else _masked(value))
+                for key, value in node.items()}
+    if isinstance(node, list):
+        return [_masked(item) for item in node]
+    return node
+
+
+def _mask_repr(text: str) -> str:
+    return re.sub(r"\b\d{9,}\b", "<ident>", re.sub(r" at 0x[0-9a-f]+", " at 0x?", text))
 
 
 def _per_thread(events: list) -> dict:
