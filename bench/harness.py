@@ -181,6 +181,8 @@ def fmt_ratio(value: float | None) -> str:
         return "%.0fx" % value
     if value >= 10:
         return "%.1fx" % value
+    if 0 < value < 0.1:
+        return "1/%.0f" % (1 / value)   # 0.0024 -> "1/417": a size far below the native one
     return "%.2fx" % value
 
 
