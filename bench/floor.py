@@ -6,12 +6,13 @@
 Runs the program (as `python SCRIPT` would: sys.argv, sys.path[0], __name__ == "__main__")
 with one interpreter hook whose per-line callback only reads the frame's locals
 (`for name, value in frame.f_locals.items(): pass`) and writes nothing:
-- Python 3.12+: a sys.monitoring LINE callback (frame from sys._getframe(1));
+- Python 3.12+: a sys.monitoring LINE callback (frame from sys._getframe(1)), switched on per
+  code object (local events) at its first PY_START, so skipped code never calls back again;
 - Python 3.10/3.11: sys.settrace / threading.settrace with a local trace function.
 
 Code rewind's builtin filter skips is skipped here too (the standard library, synthetic
 `<...>` file names, this file), and skipped code is disabled the way rewind does it
-(DISABLE per code location on 3.12+, no local trace function below), so the floor runs
+(no local events on 3.12+, no local trace function below), so the floor runs
 over the same lines a rewind recording does. A recorder cannot do less per line than this
 and still produce the full `Value` snapshot the debugger needs (trace-format.md section 2):
 `rewind / floor` in the benchmark is the price of encoding and writing.
@@ -56,21 +57,27 @@ def _install_monitoring() -> None:
     if tool is None:
         raise SystemExit("floor: no free sys.monitoring tool id")
     mon.use_tool_id(tool, "rewind-bench-floor")
-    decisions: dict = {}
     getframe = sys._getframe
     disable = mon.DISABLE
+    line_event = mon.events.LINE
+    set_local_events = mon.set_local_events
+
+    def start(code, offset):
+        # First call of a code object: LINE events for it only if it is recorded; either way
+        # PY_START is disabled for this code, so each code object costs one callback.
+        if traced_file(code.co_filename):
+            set_local_events(tool, code, line_event)
+        return disable
 
     def line(code, lineno):
-        keep = decisions.get(code)
-        if keep is None:
-            keep = decisions[code] = traced_file(code.co_filename)
-        if not keep:
-            return disable
         for _name, _value in getframe(1).f_locals.items():
             pass
 
-    mon.register_callback(tool, mon.events.LINE, line)
-    mon.set_events(tool, mon.events.LINE)
+    mon.register_callback(tool, mon.events.PY_START, start)
+    mon.register_callback(tool, line_event, line)
+    mon.set_events(tool, mon.events.PY_START)
+    # The frame that is already running (the script's module code starts after this) gets
+    # its LINE events through PY_START like any other.
 
 
 def _install_settrace() -> None:

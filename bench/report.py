@@ -85,7 +85,8 @@ def comparison(reports: list[dict]) -> str:
     rows = []
     for w in workloads:
         row = [w]
-        steps = next((d[w].get("rewind-json", {}).get("steps_used") for _p, d in by_python if w in d), None)
+        sources = ([native_source] if native_source else []) + [d for _p, d in by_python]
+        steps = next((d[w].get("rewind-json", {}).get("steps_used") for d in sources if w in d), None)
         row.append(fmt_num(steps))
         for _py, d in by_python:
             v = d.get(w, {})
