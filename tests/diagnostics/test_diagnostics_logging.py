@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime
-import io
 import json
 import logging
 import os
@@ -17,28 +16,6 @@ from rewind import diagnostics, errors
 from rewind.policy import Policy
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-@pytest.fixture(autouse=True)
-def clean_diagnostics():
-    """Each test starts and ends with rewind's logging, stream, trace id and metrics at rest."""
-    def reset():
-        diagnostics.teardown_logging()
-        diagnostics.use_stream(None)
-        diagnostics.clear_trace_id()
-        diagnostics.reset_metrics()
-
-    reset()
-    yield
-    reset()
-
-
-@pytest.fixture
-def stream():
-    """An in-memory stand-in for the original stderr."""
-    buffer = io.StringIO()
-    diagnostics.use_stream(buffer)
-    return buffer
 
 
 def lines(buffer) -> list[dict]:

@@ -2,39 +2,14 @@
 from __future__ import annotations
 
 import errno
-import io
 import json
 import threading
-
-import pytest
 
 from rewind import diagnostics, errors
 from rewind.diagnostics import CountingMetrics, MetricsSink
 from rewind.policy import Policy
 
 JSON_POLICY = Policy(json_errors=True)
-
-
-@pytest.fixture(autouse=True)
-def clean_diagnostics():
-    """Each test starts and ends with rewind's logging, stream, trace id and metrics at rest."""
-    def reset():
-        diagnostics.teardown_logging()
-        diagnostics.use_stream(None)
-        diagnostics.clear_trace_id()
-        diagnostics.reset_metrics()
-
-    reset()
-    yield
-    reset()
-
-
-@pytest.fixture
-def stream():
-    """An in-memory stand-in for the original stderr."""
-    buffer = io.StringIO()
-    diagnostics.use_stream(buffer)
-    return buffer
 
 
 # --- report_error ---------------------------------------------------------------------------------
