@@ -372,49 +372,64 @@ class Recorder:
 
         The frame's cache keeps, per name, the last value, its event text and what that
         text depends on: an unchanged value costs an identity check instead of an encoding
-        (and a value inside containers, a check of those containers at C speed).
+        (and a value inside containers, a check of those containers at C speed).  Only the
+        two common cases are handled here (the accelerator's snapshot loop handles exactly
+        the same two); everything else goes through `_value_miss`.
         """
         append = parts.append
         cache = active.cache
-        encoder = self.encoder
-        int_suffix = encoder.int_value_suffix
+        miss = self._value_miss
+        int_suffix = self.encoder.int_value_suffix
         kept = 0
         for name, value in pairs:
             cached = cache.get(name)
             if cached is not None and cached[0] is value and cached[2] is EMPTY:
-                # The common case: the same immutable value as at the last step.
+                # The same immutable value as at the last step.
                 append(cached[1])
                 kept += 1
-                continue
-            value_type = type(value)
-            if kind is not None and value_type in HIDDEN_GLOBAL_TYPES:
-                continue  # imports, functions and classes are not shown (nor redacted) as globals
-            entry = entries.get(name)
-            if entry is None:
-                entry = entries[name] = self._entry(info, name, kind or ("arg" if name in info.arg_names else "local"))
-            mode = entry[0]
-            if mode == ALLOW:
-                if value_type is int and I64_MIN <= value <= I64_MAX:
-                    text = entry[1] + '{"kind":"Int","i":' + int.__repr__(value) + int_suffix
-                    cache[name] = (value, text, EMPTY)
-                    append(text)
-                    kept += 1
-                    continue
-                kept += 1
-                if cached is not None and cached[0] is value and cached[2] is not None \
-                        and encoder.still_valid(cached[2]):
-                    append(cached[1])
-                    continue
-                text, deps = encoder.encode_tracked(value)
-                text = entry[1] + text + "}}"
-                cache[name] = (value, text, deps or (EMPTY if deps is not None else None))
+            elif type(value) is int and I64_MIN <= value <= I64_MAX and (entry := entries.get(name)) is not None \
+                    and entry[0] == ALLOW:
+                text = entry[1] + '{"kind":"Int","i":' + int.__repr__(value) + int_suffix
+                cache[name] = (value, text, EMPTY)
                 append(text)
-            elif mode == REDACT:
-                append(entry[1])
-                self.redactions[entry[2]] = self.redactions.get(entry[2], 0) + 1
-            elif mode == DROP:
-                self.drops[entry[2]] = self.drops.get(entry[2], 0) + 1
+                kept += 1
+            else:
+                kept += miss(info, entries, name, value, kind, cached, cache, parts)
         return kept
+
+    def _value_miss(self, info: CodeInfo, entries: dict, name: str, value: object, kind: str | None,
+                    cached: tuple | None, cache: dict, parts: list) -> int:
+        """The Value event of a variable whose last text cannot be reused as is; returns 1
+        when the name is (still) in the cache, else 0."""
+        value_type = type(value)
+        if kind is not None and value_type in HIDDEN_GLOBAL_TYPES:
+            return 0  # imports, functions and classes are not shown (nor redacted) as globals
+        entry = entries.get(name)
+        if entry is None:
+            entry = entries[name] = self._entry(info, name, kind or ("arg" if name in info.arg_names else "local"))
+        mode = entry[0]
+        if mode == ALLOW:
+            encoder = self.encoder
+            if value_type is int and I64_MIN <= value <= I64_MAX:
+                text = entry[1] + '{"kind":"Int","i":' + int.__repr__(value) + encoder.int_value_suffix
+                cache[name] = (value, text, EMPTY)
+                parts.append(text)
+                return 1
+            if cached is not None and cached[0] is value and cached[2] is not None \
+                    and encoder.still_valid(cached[2]):
+                parts.append(cached[1])
+                return 1
+            text, deps = encoder.encode_tracked(value)
+            text = entry[1] + text + "}}"
+            cache[name] = (value, text, deps or (EMPTY if deps is not None else None))
+            parts.append(text)
+            return 1
+        if mode == REDACT:
+            parts.append(entry[1])
+            self.redactions[entry[2]] = self.redactions.get(entry[2], 0) + 1
+        elif mode == DROP:
+            self.drops[entry[2]] = self.drops.get(entry[2], 0) + 1
+        return 0
 
     def _forget_gone_names(self, active: ActiveFrame, local_names) -> None:
         """A variable went away (`del`, or rebound to a value that is not shown): drop its
