@@ -8,6 +8,12 @@ definition event the first time a type is used (define before use).
 Recording never calls user code other than `__repr__` of otherwise unknown objects:
 user-class instances are read through `__dict__` and slot descriptors, containers through
 the base-class C methods, so an overridden `__iter__`, `__getattr__` or `items` never runs.
+
+Re-encoding: the recorder writes every variable at every step, and most values did not
+change since the last step.  Each container or object encoding leaves a `Node` behind (what
+it showed, the text of each element, and the nodes of elements that are containers); given
+the node of the same object's last encoding as a hint, the encoder checks each element by
+identity and re-encodes only the elements that changed, at any depth.
 """
 from __future__ import annotations
 
@@ -127,13 +133,14 @@ class ValueEncoder:
         self._type_ids: dict[object, int] = {}
         self._struct_types: dict[tuple, int] = {}
         self._slow_repr_types: set[type] = set()
+        self._namedtuple_readers: dict[type, Callable] = {}
         self._active: set[int] = set()
         self.in_repr = False
-        # While encode_tracked() runs: the mutable containers/objects the text depends on,
-        # as (snapshot function, object, size, shown items), and whether the text can change
-        # without any of them changing (a repr can): see encode_tracked / still_valid.
-        self.deps: list | None = None
-        self.volatile = False
+        # `_last`: what the text of the value just encoded depends on (EMPTY: nothing that can
+        # change while the value stays the same object; a Node; None: it must be re-encoded
+        # every time, e.g. a repr).  `_hint`: the Node of the next value's last encoding.
+        self._last: Node | tuple | None = EMPTY
+        self._hint: Node | None = None
         (self._snapshot_list, self._snapshot_set, self._snapshot_frozenset, self._snapshot_deque,
          self._snapshot_dict) = make_snapshots(max_items)
         t = types_.intern
@@ -168,31 +175,61 @@ class ValueEncoder:
             fn = self._classify(type(value))
         return fn(value, depth)
 
-    def encode_tracked(self, value: object) -> tuple[str, list | None]:
-        """Encode `value` and return (text, deps); deps is None when the text may change
-        without anything we can check changing (then it must not be reused)."""
-        self.deps = deps = []
-        self.volatile = False
+    def encode_tracked(self, value: object, hint: Node | None = None) -> tuple[str, Node | tuple | None]:
+        """Encode `value` and return (text, dep): dep is EMPTY when the text stays exact as
+        long as the value is the same object, a Node to pass back as `hint` when encoding the
+        same object again (the hint itself when nothing changed), or None when the text must
+        be computed afresh every time."""
+        self._last = EMPTY
+        self._hint = hint
         try:
             text = self.encode(value)
         finally:
-            self.deps = None
-        return text, (None if self.volatile else deps)
+            self._hint = None
+        return text, self._last
 
-    @staticmethod
-    def still_valid(deps: list) -> bool:
-        """True when every container/object an encoding depends on still holds the same
-        objects (compared by identity at C speed: never calls user `__eq__`)."""
-        for snapshot, obj, size, items in deps:
-            now_size, now_items = snapshot(obj)
-            if now_size != size or len(now_items) != len(items) or not all(map(is_, now_items, items)):
-                return False
-        return True
-
-    def _track(self, snapshot, obj: object, size: int, items: tuple) -> None:
-        deps = self.deps
-        if deps is not None:
-            deps.append((snapshot, obj, size, items))
+    def _elements_of(self, shown: tuple, depth: int, hint: Node | None) -> tuple[list, list, bool]:
+        """Texts and deps of the shown items, and whether anything differs from `hint`:
+        an item that is the same object as at the same position last time, and whose
+        dependencies are unchanged, keeps its text."""
+        encode = self.encode
+        unchanged = _unchanged
+        texts = []
+        deps = []
+        if hint is None:
+            for item in shown:
+                self._last = EMPTY
+                texts.append(encode(item, depth))
+                deps.append(self._last)
+                self._hint = None
+            return texts, deps, True
+        old_items = hint.items
+        old_texts = hint.texts
+        old_deps = hint.deps
+        changed = len(shown) != len(old_items)
+        for i, item in enumerate(shown):
+            if i < len(old_items) and old_items[i] is item:
+                dep = old_deps[i]
+                if dep is EMPTY or (dep is not None and unchanged(dep)):
+                    texts.append(old_texts[i])
+                    deps.append(dep)
+                    continue
+                self._hint = dep
+                self._last = EMPTY
+                text = encode(item, depth)
+                self._hint = None
+                new_dep = self._last
+                if new_dep is not dep or text != old_texts[i]:
+                    changed = True
+            else:
+                self._last = EMPTY
+                text = encode(item, depth)
+                self._hint = None
+                new_dep = self._last
+                changed = True
+            texts.append(text)
+            deps.append(new_dep)
+        return texts, deps, changed
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -211,16 +248,22 @@ class ValueEncoder:
             text = text[:self.max_string] + "...<+%d chars>" % (len(text) - self.max_string)
         return '{"kind":"Raw","r":%s,"type_id":%d}' % (_escape(text), self._tid(kind, lang_type))
 
-    def _summary(self, value: object, lang_type: str) -> str:
+    def _summary(self, value: object, lang_type: str, hint: Node | None) -> str:
         # Past the depth bound a container is shown by its size only.
         try:
             size = len(value)  # type: ignore[arg-type]
         except Exception:
-            self.volatile = True
+            self._last = None
             return self.raw("<%s>" % lang_type, lang_type)
-        if not isinstance(value, tuple):
-            self._track(_snapshot_len, value, size, ())
-        return self.raw("<%s of %d items>" % (lang_type, size), lang_type)
+        if isinstance(value, tuple):
+            return self.raw("<%s of %d items>" % (lang_type, size), lang_type)
+        if hint is not None and hint.obj is value and hint.snapshot is _snapshot_len and hint.size == size \
+                and hint.tp is type(value):
+            self._last = hint
+            return hint.text
+        text = self.raw("<%s of %d items>" % (lang_type, size), lang_type)
+        self._last = Node(_snapshot_len, value, size, (), [], [], [], text)
+        return text
 
     def _more(self, hidden: int) -> str:
         return self.raw("<+%d more>" % hidden, "<truncated>")
@@ -256,7 +299,7 @@ class ValueEncoder:
 
     def _bytes(self, value, depth: int) -> str:
         if type(value) is not bytes:
-            self.volatile = True  # a bytearray changes in place
+            self._last = None  # a bytearray changes in place
         shown = bytes(value[:self.max_string])
         text = repr(shown)
         if len(value) > self.max_string:
@@ -265,30 +308,38 @@ class ValueEncoder:
 
     # -- containers ----------------------------------------------------------------------
 
-    def _elements(self, shown: tuple, size: int, depth: int) -> str:
-        encode = self.encode
-        parts = [encode(item, depth) for item in shown]
-        if size > len(shown):
-            parts.append(self._more(size - len(shown)))
-        return ",".join(parts)
-
     def _sequence(self, value, snapshot, lang_type: str, kind: int, depth: int) -> str:
+        hint = self._hint
+        self._hint = None
         if depth >= self.max_depth:
-            return self._summary(value, lang_type)
+            return self._summary(value, lang_type, hint)
         key = id(value)
         if key in self._active:
             return self.error("<cycle>", lang_type)
         # Copy the shown items in one C call first: encoding runs Python code, during which
         # another thread may mutate the container ("changed size during iteration").
         size, shown = snapshot(value)
-        self._track(snapshot, value, size, shown)
+        if hint is not None:
+            if hint.obj is not value or hint.snapshot is not snapshot or hint.tp is not type(value):
+                hint = None
+            elif hint.same_items(size, shown):
+                self._last = hint
+                return hint.text
         self._active.add(key)
         try:
-            body = self._elements(shown, size, depth + 1)
+            texts, deps, changed = self._elements_of(shown, depth + 1, hint)
         finally:
             self._active.discard(key)
-        return '{"kind":"Sequence","elements":[%s],"is_slice":false,"type_id":%d}' % (
-            body, self._tid(kind, lang_type))
+        if not changed and size == hint.size:
+            self._last = hint
+            return hint.text
+        parts = texts
+        if size > len(shown):
+            parts = texts + [self._more(size - len(shown))]
+        text = '{"kind":"Sequence","elements":[%s],"is_slice":false,"type_id":%d}' % (
+            ",".join(parts), self._tid(kind, lang_type))
+        self._last = Node(snapshot, value, size, shown, texts, deps, texts, text)
+        return text
 
     def _list(self, value, depth: int) -> str:
         return self._sequence(value, self._snapshot_list, type(value).__name__, KIND_SEQ, depth)
@@ -301,44 +352,81 @@ class ValueEncoder:
         return self._sequence(value, self._snapshot_deque, type(value).__name__, KIND_SEQ, depth)
 
     def _tuple(self, value, depth: int) -> str:
+        hint = self._hint
+        self._hint = None
         lang_type = type(value).__name__
         if depth >= self.max_depth:
-            return self._summary(value, lang_type)
+            return self._summary(value, lang_type, hint)
         key = id(value)
         if key in self._active:
             return self.error("<cycle>", lang_type)
+        if hint is not None and (hint.obj is not value or hint.snapshot is not _snapshot_tuple
+                                 or hint.tp is not type(value)):
+            hint = None
+        # A tuple's items never change: only those that are containers need checking.
+        shown = hint.items if hint is not None else tuple(islice(tuple.__iter__(value), self.max_items))
         self._active.add(key)
         try:
-            shown = tuple(islice(tuple.__iter__(value), self.max_items))
-            body = self._elements(shown, tuple.__len__(value), depth + 1)
+            texts, deps, changed = self._elements_of(shown, depth + 1, hint)
         finally:
             self._active.discard(key)
-        return '{"kind":"Tuple","elements":[%s],"type_id":%d}' % (body, self._tid(KIND_TUPLE, lang_type))
+        if not changed:
+            self._last = hint
+            return hint.text
+        size = tuple.__len__(value)
+        parts = texts
+        if size > len(shown):
+            parts = texts + [self._more(size - len(shown))]
+        text = '{"kind":"Tuple","elements":[%s],"type_id":%d}' % (",".join(parts), self._tid(KIND_TUPLE, lang_type))
+        if any(dep is not EMPTY for dep in deps):
+            self._last = Node(_snapshot_tuple, value, size, shown, texts, deps, texts, text)
+        else:
+            self._last = EMPTY
+        return text
 
     def _dict(self, value, depth: int) -> str:
+        hint = self._hint
+        self._hint = None
         lang_type = type(value).__name__
         if depth >= self.max_depth:
-            return self._summary(value, lang_type)
+            return self._summary(value, lang_type, hint)
         key = id(value)
         if key in self._active:
             return self.error("<cycle>", lang_type)
-        size, flat = self._snapshot_dict(value)  # one C call: see _sequence
-        self._track(self._snapshot_dict, value, size, flat)
+        snapshot = self._snapshot_dict
+        size, flat = snapshot(value)  # one C call: see _sequence
+        if hint is not None:
+            if hint.obj is not value or hint.snapshot is not snapshot or hint.tp is not type(value):
+                hint = None
+            elif hint.same_items(size, flat):
+                self._last = hint
+                return hint.text
         self._active.add(key)
         try:
-            encode = self.encode
-            inner = depth + 2
-            pair_tid = self._tid(KIND_TUPLE, "tuple")
-            pairs = zip(flat[0::2], flat[1::2])
-            parts = ['{"kind":"Tuple","elements":[%s,%s],"type_id":%d}'
-                     % (encode(k, inner), encode(v, inner), pair_tid) for k, v in pairs]
-            shown = len(flat) // 2
-            if size > shown:
-                parts.append(self._more(size - shown))
+            texts, deps, changed = self._elements_of(flat, depth + 2, hint)
         finally:
             self._active.discard(key)
-        return '{"kind":"Sequence","elements":[%s],"is_slice":false,"type_id":%d}' % (
-            ",".join(parts), self._tid(KIND_SEQ, lang_type))
+        if not changed and size == hint.size:
+            self._last = hint
+            return hint.text
+        # Each pair is a Tuple; a pair whose key and value texts are unchanged keeps its text.
+        pair_tid = self._tid(KIND_TUPLE, "tuple")
+        old_texts = hint.texts if hint is not None else ()
+        old_parts = hint.parts if hint is not None else ()
+        parts = []
+        for j in range(0, len(texts) - 1, 2):
+            k_text = texts[j]
+            v_text = texts[j + 1]
+            if j + 1 < len(old_texts) and k_text is old_texts[j] and v_text is old_texts[j + 1]:
+                parts.append(old_parts[j // 2])
+            else:
+                parts.append('{"kind":"Tuple","elements":[%s,%s],"type_id":%d}' % (k_text, v_text, pair_tid))
+        shown = len(flat) // 2
+        body = ",".join(parts) if size <= shown else ",".join(parts + [self._more(size - shown)])
+        text = '{"kind":"Sequence","elements":[%s],"is_slice":false,"type_id":%d}' % (
+            body, self._tid(KIND_SEQ, lang_type))
+        self._last = Node(snapshot, value, size, flat, texts, deps, parts, text)
+        return text
 
     # -- objects -------------------------------------------------------------------------
 
@@ -426,53 +514,117 @@ class ValueEncoder:
 
     def _namedtuple(self, value, depth: int) -> str:
         tp = type(value)
-        fields = [(name, tuple.__getitem__(value, i)) for i, name in enumerate(tp._fields)
-                  if i < tuple.__len__(value)]
-        return self._struct_from_fields(value, depth, tp, fields)
+        fields_of = self._namedtuple_readers.get(tp)
+        if fields_of is None:
+            fields_of = self._namedtuple_readers[tp] = _namedtuple_reader(tp)
+        return self._struct(value, depth, tp, fields_of)
 
     def _struct(self, value, depth: int, tp: type, fields_of) -> str:
-        if depth >= self.max_depth:
-            return self.raw("<%s object>" % tp.__name__, tp.__name__, KIND_STRUCT)
-        size, flat = fields_of(value)
-        self._track(fields_of, value, size, flat)
-        return self._struct_from_fields(value, depth, tp, zip(flat[0::2], flat[1::2]))
-
-    def _struct_from_fields(self, value, depth: int, tp: type, fields) -> str:
+        hint = self._hint
+        self._hint = None
         lang_type = tp.__name__
         if depth >= self.max_depth:
-            return self.raw("<%s object>" % lang_type, lang_type, KIND_STRUCT)
+            # Shown by its type name only: the text changes only with the object's class.
+            if hint is not None and hint.obj is value and hint.snapshot is _snapshot_nothing and hint.tp is tp:
+                self._last = hint
+                return hint.text
+            text = self.raw("<%s object>" % lang_type, lang_type, KIND_STRUCT)
+            self._last = Node(_snapshot_nothing, value, 0, (), [], [], [], text)
+            return text
         key = id(value)
         if key in self._active:
             return self.error("<cycle>", lang_type)
-        action = self.attr_action
-        names = []
-        parts = []
-        hidden = 0
+        size, flat = fields_of(value)
+        if hint is not None and hint.obj is value and hint.snapshot is fields_of and hint.same_items(size, flat):
+            self._last = hint
+            return hint.text
         self._active.add(key)
         try:
-            for name, field in fields:
-                if not isinstance(name, str):
-                    continue
-                decision = action(name)
-                if decision == "drop":
-                    self.attr_drops += 1
-                    continue
-                if len(names) >= self.max_items:
-                    hidden += 1
-                    continue
-                names.append(name)
-                if decision == "redact":
-                    self.attr_redactions += 1
-                    parts.append(self.error("<redacted>"))
-                else:
-                    parts.append(self.encode(field, depth + 1))
+            if hint is not None and hint.obj is value and hint.snapshot is fields_of and hint.size == size \
+                    and len(hint.items) == len(flat) and all(map(is_, flat[0::2], hint.items[0::2])):
+                return self._refresh_struct(flat, depth, hint)
+            return self._struct_fields(value, depth, tp, fields_of, size, flat)
         finally:
             self._active.discard(key)
+
+    def _struct_fields(self, value, depth: int, tp: type, fields_of, size: int, flat: tuple) -> str:
+        """A Struct of the fields in `flat` (name0, value0, name1, ...), filtered by `attr` rules."""
+        action = self.attr_action
+        encode = self.encode
+        names = []
+        parts = []
+        texts: list = [None] * len(flat)
+        deps: list = [EMPTY] * len(flat)
+        shown_fields = []  # (index in parts, index in flat) of each encoded field
+        hidden = 0
+        for at in range(0, len(flat) - 1, 2):
+            name = flat[at]
+            if not isinstance(name, str):
+                continue
+            decision = action(name)
+            if decision == "drop":
+                self.attr_drops += 1
+                continue
+            if len(names) >= self.max_items:
+                hidden += 1
+                continue
+            names.append(name)
+            if decision == "redact":
+                self.attr_redactions += 1
+                parts.append(self.error("<redacted>"))
+            else:
+                self._last = EMPTY
+                text = encode(flat[at + 1], depth + 1)
+                self._hint = None
+                texts[at + 1] = text
+                deps[at + 1] = self._last
+                shown_fields.append((len(parts), at + 1))
+                parts.append(text)
         if hidden:
             names.append("...")
             parts.append(self._more(hidden))
-        tid = self._struct_type(tp, lang_type, tuple(names))
-        return '{"kind":"Struct","field_values":[%s],"type_id":%d}' % (",".join(parts), tid)
+        tid = self._struct_type(tp, tp.__name__, tuple(names))
+        text = '{"kind":"Struct","field_values":[%s],"type_id":%d}' % (",".join(parts), tid)
+        node = Node(fields_of, value, size, flat, texts, deps, parts, text)
+        node.fields = shown_fields
+        node.type_id = tid
+        self._last = node
+        return text
+
+    def _refresh_struct(self, flat: tuple, depth: int, hint: Node) -> str:
+        """The same object with the same field names as last time: re-encode only the shown
+        fields whose value changed (filter decisions and the Struct type stay the same)."""
+        encode = self.encode
+        old_items = hint.items
+        old_texts = hint.texts
+        old_deps = hint.deps
+        texts = deps = parts = None
+        for pos, at in hint.fields:
+            item = flat[at]
+            dep = old_deps[at]
+            if old_items[at] is item:
+                if dep is EMPTY or (dep is not None and _unchanged(dep)):
+                    continue
+                self._hint = dep
+            self._last = EMPTY
+            text = encode(item, depth + 1)
+            self._hint = None
+            if self._last is dep and old_items[at] is item and text == old_texts[at]:
+                continue
+            if parts is None:
+                texts, deps, parts = list(old_texts), list(old_deps), list(hint.parts)
+            texts[at] = text
+            deps[at] = self._last
+            parts[pos] = text
+        if parts is None:
+            self._last = hint
+            return hint.text
+        text = '{"kind":"Struct","field_values":[%s],"type_id":%d}' % (",".join(parts), hint.type_id)
+        node = Node(hint.snapshot, hint.obj, hint.size, flat, texts, deps, parts, text)
+        node.fields = hint.fields
+        node.type_id = hint.type_id
+        self._last = node
+        return text
 
     def _struct_type(self, tp: type, lang_type: str, names: tuple) -> int:
         key = (tp, names)
@@ -488,7 +640,7 @@ class ValueEncoder:
     def _repr(self, value, depth: int) -> str:
         tp = type(value)
         lang_type = tp.__name__
-        self.volatile = True  # a repr can change while the object stays the same
+        self._last = None  # a repr can change while the object stays the same
         if tp in self._slow_repr_types:
             return self.raw("<%s object>" % lang_type, lang_type)
         started = time.perf_counter()
@@ -507,9 +659,61 @@ class ValueEncoder:
         return self.raw(text, lang_type)
 
 
+# -- what an encoding depends on ---------------------------------------------------------------
+
+EMPTY = ()  # the dep of a text that stays exact as long as the value is the same object
+
+
+class Node:
+    """One container or object as it was last encoded: `snapshot(obj)` gave (size, items);
+    `texts[i]`/`deps[i]` are the text and dep of items[i]; `parts` are the element texts as
+    joined into `text` (dict: one pair Tuple per key and value)."""
+
+    __slots__ = ("snapshot", "obj", "tp", "size", "items", "texts", "deps", "parts", "text", "subnodes",
+                 "fields", "type_id")
+
+    def __init__(self, snapshot, obj, size: int, items: tuple, texts: list, deps: list, parts: list, text: str):
+        self.snapshot = snapshot
+        self.obj = obj
+        self.tp = type(obj)  # `obj.__class__ = ...` changes how it is shown
+        self.size = size
+        self.items = items
+        self.texts = texts
+        self.deps = deps
+        self.parts = parts
+        self.text = text
+        # The deps to check for the text to stay exact: EMPTY (none), None (an item must be
+        # re-encoded every time) or the nodes of the items that are containers.
+        subnodes = tuple([dep for dep in deps if dep is not EMPTY])
+        self.subnodes = EMPTY if not subnodes else (None if None in subnodes else subnodes)
+
+    def same_items(self, size: int, items: tuple) -> bool:
+        """A fresh snapshot shows the same objects as this node, and none of them changed."""
+        old = self.items
+        if size != self.size or len(items) != len(old) or not all(map(is_, items, old)):
+            return False
+        subnodes = self.subnodes
+        return subnodes is EMPTY or (subnodes is not None and all(map(_unchanged, subnodes)))
+
+
+def _unchanged(node: Node) -> bool:
+    """True when the object still holds the same items (compared by identity at C speed,
+    never calling user `__eq__`) and so do the containers among them, recursively."""
+    if type(node.obj) is not node.tp:
+        return False
+    snapshot = node.snapshot
+    if snapshot is not _snapshot_tuple:  # a tuple's own items cannot change
+        size, items = snapshot(node.obj)
+        old = node.items
+        if size != node.size or len(items) != len(old) or not all(map(is_, items, old)):
+            return False
+    subnodes = node.subnodes
+    return subnodes is EMPTY or (subnodes is not None and all(map(_unchanged, subnodes)))
+
+
 # -- shallow snapshots -------------------------------------------------------------------------
 # (size, shown items) of a container, taken in one C call.  The encoder shows at most
-# `limit` items, and they are what an encoding depends on; see ValueEncoder.still_valid.
+# `limit` items, and they are what an encoding depends on; see Node and _unchanged.
 
 def make_snapshots(limit: int):
     def of_list(value) -> tuple[int, tuple]:
@@ -535,21 +739,65 @@ def _snapshot_len(value) -> tuple[int, tuple]:
     return len(value), ()
 
 
-def _fields_reader(tp: type):
-    """A snapshot function for instances of a user class: (count, name0, value0, ...),
-    read from `__dict__` and slot descriptors (never through `__getattr__`)."""
-    slots = _slot_descriptors(tp)
-    has_dict = tp.__dictoffset__ != 0
+def _snapshot_nothing(value) -> tuple[int, tuple]:
+    # Marks the Node of a text that depends on the object's class only (checked by _unchanged).
+    return 0, ()
+
+
+def _snapshot_tuple(value) -> tuple[int, tuple]:
+    # Marks the Node of a tuple (see _unchanged): its items never change, only the nodes
+    # among them are checked.
+    return tuple.__len__(value), ()
+
+
+def _namedtuple_reader(tp: type):
+    """A snapshot function for a namedtuple type: (count, name0, value0, ...)."""
+    names = tp._fields
 
     def fields_of(value) -> tuple[int, tuple]:
+        count = min(len(names), tuple.__len__(value))
+        flat = tuple(chain.from_iterable(zip(names, tuple.__iter__(value))))
+        return count, flat
+
+    return fields_of
+
+
+def _fields_reader(tp: type):
+    """A snapshot function for instances of the user class `tp`: (count, name0, value0, ...),
+    read from `__dict__` and slot descriptors (never through `__getattr__`).  An object
+    whose class was reassigned since gets a count of -1, which no encoding was made with."""
+    slots = _slot_descriptors(tp)
+    has_dict = tp.__dictoffset__ != 0
+    get = object.__getattribute__
+    flatten = chain.from_iterable
+    items = dict.items
+
+    if has_dict and not slots:
+        def dict_fields_of(value) -> tuple[int, tuple]:
+            if type(value) is not tp:
+                return -1, ()
+            try:
+                attrs = get(value, "__dict__")
+            except Exception:
+                return 0, ()
+            if type(attrs) is not dict:
+                return 0, ()
+            flat = tuple(flatten(items(attrs)))
+            return len(flat) >> 1, flat
+
+        return dict_fields_of
+
+    def fields_of(value) -> tuple[int, tuple]:
+        if type(value) is not tp:
+            return -1, ()
         flat: tuple = ()
         if has_dict:
             try:
-                attrs = object.__getattribute__(value, "__dict__")
+                attrs = get(value, "__dict__")
             except Exception:
                 attrs = None
             if type(attrs) is dict:
-                flat = tuple(chain.from_iterable(dict.items(attrs)))
+                flat = tuple(flatten(items(attrs)))
         for name, descriptor in slots:
             try:
                 flat += (name, descriptor.__get__(value, tp))

@@ -21,7 +21,7 @@ import threading
 import types
 from threading import get_ident
 
-from .encoder import I64_MAX, I64_MIN, TypeTable, ValueEncoder, _escape, exception_text
+from .encoder import EMPTY, I64_MAX, I64_MIN, TypeTable, ValueEncoder, _escape, exception_text
 
 CO_OPTIMIZED = 0x0001
 CO_VARARGS = 0x0004
@@ -37,7 +37,6 @@ ALLOW, REDACT, DROP, HIDDEN = 0, 1, 2, 3
 FLUSH_EVERY = 256  # buffered fragments (one per step or call) between writes: bounds memory when steps are large
 
 _MISSING = object()
-EMPTY = ()  # deps of a value whose text depends on nothing mutable (it is reused on identity)
 
 
 _RESUME = dis.opmap.get("RESUME", -1)
@@ -415,13 +414,15 @@ class Recorder:
                 cache[name] = (value, text, EMPTY)
                 parts.append(text)
                 return 1
-            if cached is not None and cached[0] is value and cached[2] is not None \
-                    and encoder.still_valid(cached[2]):
+            # The same container or object as last time: only what changed in it is
+            # re-encoded (the encoder returns the hint itself when nothing did).
+            hint = cached[2] if cached is not None and cached[0] is value else None
+            text, dep = encoder.encode_tracked(value, hint)
+            if dep is hint and hint is not None:
                 parts.append(cached[1])
                 return 1
-            text, deps = encoder.encode_tracked(value)
             text = entry[1] + text + "}}"
-            cache[name] = (value, text, deps or (EMPTY if deps is not None else None))
+            cache[name] = (value, text, dep)
             parts.append(text)
             return 1
         if mode == REDACT:
