@@ -21,7 +21,7 @@ import threading
 import types
 from threading import get_ident
 
-from .encoder import EMPTY, I64_MAX, I64_MIN, TypeTable, ValueEncoder, _escape, exception_text
+from .encoder import EMPTY, I64_MAX, I64_MIN, Node, TypeTable, ValueEncoder, _escape, exception_text
 
 CO_OPTIMIZED = 0x0001
 CO_VARARGS = 0x0004
@@ -37,6 +37,8 @@ ALLOW, REDACT, DROP, HIDDEN = 0, 1, 2, 3
 FLUSH_EVERY = 256  # buffered fragments (one per step or call) between writes: bounds memory when steps are large
 
 _MISSING = object()
+# Values whose encoding never depends on anything but themselves (no Node to share).
+_SCALAR_TYPES = frozenset({int, str, float, bool, type(None), bytes})
 
 
 _RESUME = dis.opmap.get("RESUME", -1)
@@ -450,11 +452,19 @@ class Recorder:
     # -- events from the hooks -------------------------------------------------------------
 
     def enter(self, ts: ThreadState, info: CodeInfo, frame: types.FrameType) -> ActiveFrame:
-        """A traced frame starts: Step at the definition line, then Call with the arguments."""
+        """A traced frame starts: Step at the definition line, then Call with the arguments.
+
+        The argument encodings seed the new frame's cache, so its first step does not encode
+        them again; an argument that the caller shows too (a method's `self`) is re-encoded
+        from the caller's last encoding of it, when both frames filter values alike."""
         with self.lock:
-            encode = self.encoder.encode
+            encode_tracked = self.encoder.encode_tracked
             self._attr_decision = info.decision
             entries = info.local_entries
+            caller = ts.stack[-1] if ts.stack else None
+            caller_cache = caller.cache if caller is not None and caller.info.decision is info.decision else None
+            active = ActiveFrame(info, frame)
+            cache = active.cache
             args = []
             local_names = frame.f_locals
             for name in info.arg_names:
@@ -466,7 +476,16 @@ class Recorder:
                     entry = entries[name] = self._entry(info, name, "arg")
                 mode = entry[0]
                 if mode == ALLOW:
-                    args.append('{"variable_id":%d,"value":%s}' % (self.variables[name], encode(value)))
+                    hint = None
+                    if caller_cache and type(value) not in _SCALAR_TYPES:
+                        for cached in caller_cache.values():
+                            if cached[0] is value:
+                                hint = cached[2] if type(cached[2]) is Node else None
+                                break
+                    text, dep = encode_tracked(value, hint)
+                    args.append('{"variable_id":%d,"value":%s}' % (self.variables[name], text))
+                    if dep is not None:
+                        cache[name] = (value, entry[1] + text + "}}", dep)
                 elif mode == REDACT:
                     args.append('{"variable_id":%d,"value":%s}' % (self.variables[name], self._redacted_text))
                     self.redactions["arg"] = self.redactions.get("arg", 0) + 1
@@ -475,7 +494,6 @@ class Recorder:
             self.calls += 1
             self._emit(ts, '%s,\n{"Call":{"function_id":%d,"args":[%s]}}'
                        % (info.call_step, info.function_id, ",".join(args)))
-            active = ActiveFrame(info, frame)
             ts.stack.append(active)
             return active
 
