@@ -141,6 +141,8 @@ class ValueEncoder:
         # every time, e.g. a repr).  `_hint`: the Node of the next value's last encoding.
         self._last: Node | tuple | None = EMPTY
         self._hint: Node | None = None
+        self._unchanged = _unchanged
+        self._stale = self._stale_positions
         (self._snapshot_list, self._snapshot_set, self._snapshot_frozenset, self._snapshot_deque,
          self._snapshot_dict) = make_snapshots(max_items)
         t = types_.intern
@@ -193,10 +195,9 @@ class ValueEncoder:
         an item that is the same object as at the same position last time, and whose
         dependencies are unchanged, keeps its text."""
         encode = self.encode
-        unchanged = _unchanged
-        texts = []
-        deps = []
         if hint is None:
+            texts = []
+            deps = []
             for item in shown:
                 self._last = EMPTY
                 texts.append(encode(item, depth))
@@ -204,32 +205,50 @@ class ValueEncoder:
                 self._hint = None
             return texts, deps, True
         old_items = hint.items
-        old_texts = hint.texts
-        old_deps = hint.deps
-        changed = len(shown) != len(old_items)
-        for i, item in enumerate(shown):
-            if i < len(old_items) and old_items[i] is item:
-                dep = old_deps[i]
-                if dep is EMPTY or (dep is not None and unchanged(dep)):
-                    texts.append(old_texts[i])
-                    deps.append(dep)
-                    continue
-                self._hint = dep
-                self._last = EMPTY
-                text = encode(item, depth)
-                self._hint = None
-                new_dep = self._last
-                if new_dep is not dep or text != old_texts[i]:
-                    changed = True
-            else:
-                self._last = EMPTY
-                text = encode(item, depth)
-                self._hint = None
-                new_dep = self._last
+        stale = self._stale(shown, old_items, hint.deps)
+        count = len(shown)
+        if not stale and count == len(old_items):
+            return hint.texts, hint.deps, False
+        texts = hint.texts[:count]
+        deps = hint.deps[:count]
+        if count > len(texts):
+            texts += [None] * (count - len(texts))
+            deps += [None] * (count - len(deps))
+        changed = count != len(old_items)
+        for i in stale:
+            item = shown[i]
+            same = i < len(old_items) and old_items[i] is item
+            old_dep = deps[i]
+            self._hint = old_dep if same else None  # a Node, or None for an item shown afresh
+            self._last = EMPTY
+            text = encode(item, depth)
+            self._hint = None
+            new_dep = self._last
+            if not same or new_dep is not old_dep or text != texts[i]:
                 changed = True
-            texts.append(text)
-            deps.append(new_dep)
+            texts[i] = text
+            deps[i] = new_dep
         return texts, deps, changed
+
+    def _stale_positions(self, shown: tuple, old_items: tuple, old_deps: list) -> list:
+        """Positions of `shown` whose last text cannot be reused: a new object there, or one
+        whose dependencies changed (the accelerator has the same function in C)."""
+        unchanged = self._unchanged
+        stale = []
+        count = len(old_items)
+        for i, item in enumerate(shown):
+            if i >= count or old_items[i] is not item:
+                stale.append(i)
+                continue
+            dep = old_deps[i]
+            if dep is not EMPTY and (dep is None or not unchanged(dep)):
+                stale.append(i)
+        return stale
+
+    def use_node_check(self, unchanged: Callable[[Node], bool], stale_positions: Callable) -> None:
+        """Check nodes with the accelerator's versions of `_unchanged` and `_stale_positions`."""
+        self._unchanged = unchanged
+        self._stale = stale_positions
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -322,9 +341,6 @@ class ValueEncoder:
         if hint is not None:
             if hint.obj is not value or hint.snapshot is not snapshot or hint.tp is not type(value):
                 hint = None
-            elif hint.same_items(size, shown):
-                self._last = hint
-                return hint.text
         self._active.add(key)
         try:
             texts, deps, changed = self._elements_of(shown, depth + 1, hint)
@@ -398,9 +414,6 @@ class ValueEncoder:
         if hint is not None:
             if hint.obj is not value or hint.snapshot is not snapshot or hint.tp is not type(value):
                 hint = None
-            elif hint.same_items(size, flat):
-                self._last = hint
-                return hint.text
         self._active.add(key)
         try:
             texts, deps, changed = self._elements_of(flat, depth + 2, hint)
@@ -535,9 +548,6 @@ class ValueEncoder:
         if key in self._active:
             return self.error("<cycle>", lang_type)
         size, flat = fields_of(value)
-        if hint is not None and hint.obj is value and hint.snapshot is fields_of and hint.same_items(size, flat):
-            self._last = hint
-            return hint.text
         self._active.add(key)
         try:
             if hint is not None and hint.obj is value and hint.snapshot is fields_of and hint.size == size \
@@ -555,7 +565,7 @@ class ValueEncoder:
         parts = []
         texts: list = [None] * len(flat)
         deps: list = [EMPTY] * len(flat)
-        shown_fields = []  # (index in parts, index in flat) of each encoded field
+        shown_fields = {}  # {index in flat: index in parts} of each encoded field
         hidden = 0
         for at in range(0, len(flat) - 1, 2):
             name = flat[at]
@@ -578,7 +588,7 @@ class ValueEncoder:
                 self._hint = None
                 texts[at + 1] = text
                 deps[at + 1] = self._last
-                shown_fields.append((len(parts), at + 1))
+                shown_fields[at + 1] = len(parts)
                 parts.append(text)
         if hidden:
             names.append("...")
@@ -598,18 +608,20 @@ class ValueEncoder:
         old_items = hint.items
         old_texts = hint.texts
         old_deps = hint.deps
+        shown_at = hint.fields  # {index in flat: index in parts} of the encoded fields
         texts = deps = parts = None
-        for pos, at in hint.fields:
+        for at in self._stale(flat, old_items, old_deps):
+            pos = shown_at.get(at)
+            if pos is None:
+                continue  # a field that is not shown (dropped, redacted, past the bound)
             item = flat[at]
+            same = old_items[at] is item
             dep = old_deps[at]
-            if old_items[at] is item:
-                if dep is EMPTY or (dep is not None and _unchanged(dep)):
-                    continue
-                self._hint = dep
+            self._hint = dep if same else None
             self._last = EMPTY
             text = encode(item, depth + 1)
             self._hint = None
-            if self._last is dep and old_items[at] is item and text == old_texts[at]:
+            if same and self._last is dep and text == old_texts[at]:
                 continue
             if parts is None:
                 texts, deps, parts = list(old_texts), list(old_deps), list(hint.parts)
@@ -621,7 +633,7 @@ class ValueEncoder:
             return hint.text
         text = '{"kind":"Struct","field_values":[%s],"type_id":%d}' % (",".join(parts), hint.type_id)
         node = Node(hint.snapshot, hint.obj, hint.size, flat, texts, deps, parts, text)
-        node.fields = hint.fields
+        node.fields = shown_at
         node.type_id = hint.type_id
         self._last = node
         return text
@@ -687,13 +699,13 @@ class Node:
         subnodes = tuple([dep for dep in deps if dep is not EMPTY])
         self.subnodes = EMPTY if not subnodes else (None if None in subnodes else subnodes)
 
-    def same_items(self, size: int, items: tuple) -> bool:
-        """A fresh snapshot shows the same objects as this node, and none of them changed."""
-        old = self.items
-        if size != self.size or len(items) != len(old) or not all(map(is_, items, old)):
-            return False
-        subnodes = self.subnodes
-        return subnodes is EMPTY or (subnodes is not None and all(map(_unchanged, subnodes)))
+
+
+# Snapshot kinds, set as the `snapshot_kind` attribute of each snapshot function so that the
+# accelerator (accelerator/_nodes.c) can take those snapshots natively; any other function
+# (kind 0) is called.
+SNAPSHOT_CALL, SNAPSHOT_LIST, SNAPSHOT_DICT, SNAPSHOT_SET, SNAPSHOT_LEN, SNAPSHOT_TUPLE, SNAPSHOT_NOTHING, \
+    SNAPSHOT_DICT_FIELDS = range(8)
 
 
 def _unchanged(node: Node) -> bool:
@@ -732,6 +744,9 @@ def make_snapshots(limit: int):
         # keys and values interleaved: k0, v0, k1, v1...
         return dict.__len__(value), tuple(chain.from_iterable(islice(dict.items(value), limit)))
 
+    of_list.snapshot_kind = SNAPSHOT_LIST
+    of_set.snapshot_kind = of_frozenset.snapshot_kind = SNAPSHOT_SET
+    of_dict.snapshot_kind = SNAPSHOT_DICT
     return of_list, of_set, of_frozenset, of_deque, of_dict
 
 
@@ -785,6 +800,7 @@ def _fields_reader(tp: type):
             flat = tuple(flatten(items(attrs)))
             return len(flat) >> 1, flat
 
+        dict_fields_of.snapshot_kind = SNAPSHOT_DICT_FIELDS
         return dict_fields_of
 
     def fields_of(value) -> tuple[int, tuple]:
@@ -819,3 +835,8 @@ def exception_text(exc: BaseException) -> str:
         message = ""
     name = type(exc).__qualname__
     return "%s: %s" % (name, message) if message else name
+
+
+_snapshot_len.snapshot_kind = SNAPSHOT_LEN
+_snapshot_tuple.snapshot_kind = SNAPSHOT_TUPLE
+_snapshot_nothing.snapshot_kind = SNAPSHOT_NOTHING

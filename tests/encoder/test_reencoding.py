@@ -11,10 +11,21 @@ import array
 import random
 from collections import deque, namedtuple
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rewind.encoder import EMPTY, Node, TypeTable, ValueEncoder
+from rewind.encoder import EMPTY, Node, TypeTable, ValueEncoder, _unchanged
+
+try:  # the accelerator's node check, where it is built (accelerator/_nodes.c)
+    from rewind.accelerator import _nodes
+except ImportError:
+    _nodes = None
+else:
+    _nodes.configure(EMPTY)
+
+# Every re-encoding test runs with the pure-Python node check and, where built, the C one.
+NODE_CHECKS = ["python"] + (["c"] if _nodes is not None else [])
 
 
 class Plain:
@@ -33,9 +44,11 @@ class Slotted:
 Pair = namedtuple("Pair", "left right")
 
 
-def make_encoder(**bounds) -> ValueEncoder:
+def make_encoder(node_check: str = "python", **bounds) -> ValueEncoder:
     defined: list[str] = []
     encoder = ValueEncoder(TypeTable(defined.append), **bounds)
+    if node_check == "c":
+        encoder.use_node_check(_nodes.unchanged, _nodes.stale_positions)
     encoder.defined_types = defined  # the Type events it emitted, for the tests to read
     return encoder
 
@@ -175,22 +188,44 @@ def mutate(rng: random.Random, pool: list, root) -> None:
     # tuples, namedtuples and frozensets are immutable: nothing to do
 
 
+@pytest.mark.parametrize("node_check", NODE_CHECKS)
 @settings(max_examples=300, deadline=None)
 @given(seed=st.integers(0, 2**32), max_depth=st.integers(1, 5), max_items=st.integers(1, 6))
-def test_reencoding_matches_a_fresh_encoding(seed, max_depth, max_items):
+def test_reencoding_matches_a_fresh_encoding(node_check, seed, max_depth, max_items):
     rng = random.Random(seed)
     pool: list = []
     root = [build(rng, 0, pool) for _ in range(3)]
     pool.append(root)
     bounds = {"max_depth": max_depth, "max_items": max_items, "max_string": 8}
-    encoder = make_encoder(**bounds)
+    encoder = make_encoder(node_check, **bounds)
     text, node = encoder.encode_tracked(root)
     assert text == fresh_text(root, **bounds)
     for _ in range(12):
         if rng.random() < 0.8:
             mutate(rng, pool, root)
         hint = node if isinstance(node, Node) else None
+        if hint is not None and _nodes is not None:
+            assert _nodes.unchanged(hint) == _unchanged(hint)  # the two checks agree on every node
+            if isinstance(root, list):
+                shown = tuple(root)
+                assert _nodes.stale_positions(shown, hint.items, hint.deps) == \
+                    encoder._stale_positions(shown, hint.items, hint.deps)
         text, node = encoder.encode_tracked(root, hint)
         # A fresh encoder interns types in another order: compare with one that saw the
         # same types first, by encoding with the same encoder and no hint.
         assert text == encoder.encode_tracked(root)[0]
+
+
+@pytest.mark.skipif(_nodes is None, reason="the C accelerator is not built (accelerator/_nodes.c)")
+def test_the_c_node_check_agrees_on_each_kind_of_change():
+    deque_value = deque([1, 2])
+    values = [[1, 2], {"a": [1]}, {1, 2}, frozenset({3}), deque_value, (1, [2]), Plain(a=1), Pair(1, [2])]
+    for value in values:
+        encoder = make_encoder("python", max_depth=3, max_items=5)
+        _, node = encoder.encode_tracked([value])
+        assert _nodes.unchanged(node) is True and _unchanged(node) is True
+    items = [1, 2]
+    encoder = make_encoder("python")
+    _, node = encoder.encode_tracked({"k": Plain(items=items)})
+    items.append(3)
+    assert _nodes.unchanged(node) is False and _unchanged(node) is False

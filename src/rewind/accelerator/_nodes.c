@@ -1,0 +1,345 @@
+/* rewind.accelerator._nodes: the C version of encoder._unchanged.
+ *
+ * The encoder keeps a Node per container or object it encoded (encoder.py, "what an encoding
+ * depends on").  At every step each cached Node is checked: does the object still hold the
+ * same items, compared by identity, and so do the containers among them?  In Python that
+ * check costs a call of the node's snapshot function plus a few attribute reads per node,
+ * about 1.5 us; an object-heavy program checks thousands of nodes per step.  This module does
+ * the same check with the snapshot taken natively for the snapshot kinds the encoder
+ * registers (list, dict, set, frozenset, len, tuple, type-only, and __dict__ fields), and
+ * calls the snapshot function itself for any other kind, so its answer is always the
+ * Python function's answer.  The kind is the snapshot function's `snapshot_kind` attribute,
+ * set by encoder.py.  Only documented CPython API is used.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* Snapshot kinds: must match the SNAPSHOT_* constants in encoder.py. */
+enum {
+    KIND_CALL = 0,     /* call node.snapshot(node.obj) */
+    KIND_LIST = 1,
+    KIND_DICT = 2,
+    KIND_SET = 3,      /* set and frozenset: the base iterator */
+    KIND_LEN = 4,      /* len(obj) only */
+    KIND_TUPLE = 5,    /* nothing to snapshot: a tuple's items never change */
+    KIND_NOTHING = 6,  /* the text depends on the class only */
+    KIND_DICT_FIELDS = 7,  /* an instance's __dict__ items, when its class is still `tp` */
+};
+
+typedef struct {
+    PyObject *empty;   /* encoder.EMPTY */
+    PyObject *s_tp, *s_obj, *s_snapshot, *s_size, *s_items, *s_subnodes, *s_dict, *s_kind;
+} NodesState;
+
+static NodesState state;
+
+static int unchanged(PyObject *node, int depth);
+
+/* 1 when the first len(old) items of `items` are `old`'s, by identity; len(items) must equal
+ * len(old). */
+static int
+same_tuple(PyObject *items, PyObject *old)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(old);
+    if (!PyTuple_Check(items) || PyTuple_GET_SIZE(items) != n)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyTuple_GET_ITEM(items, i) != PyTuple_GET_ITEM(old, i))
+            return 0;
+    }
+    return 1;
+}
+
+/* dict items (k0, v0, k1, v1...) as far as `old` goes: the snapshot shows the first
+ * len(old)/2 pairs in iteration order. */
+static int
+same_dict_items(PyObject *dict, PyObject *old, Py_ssize_t pairs_expected_all)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(old);
+    Py_ssize_t pos = 0, at = 0;
+    PyObject *key, *value;
+    if (pairs_expected_all && PyDict_Size(dict) * 2 != n)
+        return 0;
+    while (at < n && PyDict_Next(dict, &pos, &key, &value)) {
+        if (at + 1 >= n || key != PyTuple_GET_ITEM(old, at) || value != PyTuple_GET_ITEM(old, at + 1))
+            return 0;
+        at += 2;
+    }
+    return at == n;
+}
+
+/* Compare a Python-level snapshot (size, items) with the node's. -1 on error. */
+static int
+same_snapshot_by_call(PyObject *snapshot, PyObject *obj, PyObject *size, PyObject *old)
+{
+    PyObject *result = PyObject_CallOneArg(snapshot, obj);
+    if (result == NULL)
+        return -1;
+    int same = 0;
+    if (PyTuple_Check(result) && PyTuple_GET_SIZE(result) == 2) {
+        int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(result, 0), size, Py_EQ);
+        if (eq < 0) {
+            Py_DECREF(result);
+            return -1;
+        }
+        same = eq && same_tuple(PyTuple_GET_ITEM(result, 1), old);
+    }
+    Py_DECREF(result);
+    return same;
+}
+
+/* The node's own items (not its subnodes): 1 same, 0 changed, -1 error. */
+static int
+same_items(PyObject *node, PyObject *obj, PyObject *tp)
+{
+    PyObject *snapshot = PyObject_GetAttr(node, state.s_snapshot);
+    if (snapshot == NULL)
+        return -1;
+    long kind = KIND_CALL;
+    PyObject *kind_obj = PyObject_GetAttr(snapshot, state.s_kind);
+    if (kind_obj == NULL)
+        PyErr_Clear();  /* no kind: the snapshot function is called */
+    else {
+        if (PyLong_Check(kind_obj))
+            kind = PyLong_AsLong(kind_obj);
+        Py_DECREF(kind_obj);
+    }
+    if (kind == KIND_TUPLE || kind == KIND_NOTHING) {
+        Py_DECREF(snapshot);
+        return 1;
+    }
+    PyObject *size = PyObject_GetAttr(node, state.s_size);
+    PyObject *old = size ? PyObject_GetAttr(node, state.s_items) : NULL;
+    int result = -1;
+    if (old == NULL || !PyTuple_Check(old) || !PyLong_Check(size)) {
+        if (old != NULL)  /* not a node this module understands: ask Python */
+            result = same_snapshot_by_call(snapshot, obj, size, old);
+        goto done;
+    }
+    Py_ssize_t old_size = PyLong_AsSsize_t(size);
+    if (old_size == -1 && PyErr_Occurred())
+        goto done;
+    switch (kind) {
+    case KIND_LIST: {
+        if (!PyList_Check(obj)) { result = same_snapshot_by_call(snapshot, obj, size, old); break; }
+        Py_ssize_t n = PyTuple_GET_SIZE(old);
+        result = 1;
+        if (PyList_GET_SIZE(obj) != old_size || n > old_size) { result = 0; break; }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (PyList_GET_ITEM(obj, i) != PyTuple_GET_ITEM(old, i)) { result = 0; break; }
+        }
+        break;
+    }
+    case KIND_DICT:
+        if (!PyDict_Check(obj)) { result = same_snapshot_by_call(snapshot, obj, size, old); break; }
+        result = PyDict_Size(obj) == old_size && same_dict_items(obj, old, 0);
+        break;
+    case KIND_SET: {
+        if (!PyAnySet_Check(obj)) { result = same_snapshot_by_call(snapshot, obj, size, old); break; }
+        if (PySet_GET_SIZE(obj) != old_size) { result = 0; break; }
+        /* The base class iterator, as set.__iter__(value) in Python: never an override. */
+        PyObject *it = PySet_Type.tp_iter(obj);
+        if (it == NULL)
+            break;
+        Py_ssize_t n = PyTuple_GET_SIZE(old);
+        result = 1;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *item = PyIter_Next(it);
+            if (item == NULL) {
+                result = PyErr_Occurred() ? -1 : 0;
+                break;
+            }
+            int same = item == PyTuple_GET_ITEM(old, i);
+            Py_DECREF(item);
+            if (!same) { result = 0; break; }
+        }
+        Py_DECREF(it);
+        break;
+    }
+    case KIND_LEN: {
+        Py_ssize_t now = PyObject_Size(obj);  /* len(value), as _snapshot_len */
+        if (now < 0)
+            break;
+        result = now == old_size && PyTuple_GET_SIZE(old) == 0;
+        break;
+    }
+    case KIND_DICT_FIELDS: {
+        if (Py_TYPE(obj) != (PyTypeObject *)tp) { result = 0; break; }
+        /* object.__getattribute__(value, "__dict__"), as the Python reader does. */
+        PyObject *attrs = PyObject_GenericGetAttr(obj, state.s_dict);
+        if (attrs == NULL) {
+            PyErr_Clear();  /* the reader's snapshot is then (0, ()) */
+            result = old_size == 0 && PyTuple_GET_SIZE(old) == 0;
+            break;
+        }
+        if (!PyDict_CheckExact(attrs))
+            result = old_size == 0 && PyTuple_GET_SIZE(old) == 0;
+        else
+            result = PyDict_Size(attrs) == old_size && same_dict_items(attrs, old, 1);
+        Py_DECREF(attrs);
+        break;
+    }
+    default:
+        result = same_snapshot_by_call(snapshot, obj, size, old);
+    }
+done:
+    Py_DECREF(snapshot);
+    Py_XDECREF(size);
+    Py_XDECREF(old);
+    return result;
+}
+
+/* 1 when every subnode is unchanged; 0 when one changed or an item is re-encoded every time. */
+static int
+subnodes_unchanged(PyObject *node, int depth)
+{
+    PyObject *subnodes = PyObject_GetAttr(node, state.s_subnodes);
+    if (subnodes == NULL)
+        return -1;
+    int result;
+    if (subnodes == state.empty)
+        result = 1;
+    else if (!PyTuple_Check(subnodes))  /* None: an item is shown by a repr */
+        result = 0;
+    else {
+        result = 1;
+        Py_ssize_t n = PyTuple_GET_SIZE(subnodes);
+        for (Py_ssize_t i = 0; i < n && result == 1; i++)
+            result = unchanged(PyTuple_GET_ITEM(subnodes, i), depth + 1);
+    }
+    Py_DECREF(subnodes);
+    return result;
+}
+
+static int
+unchanged(PyObject *node, int depth)
+{
+    if (depth > 200) {  /* nodes nest no deeper than the depth bound (at most 64) */
+        PyErr_SetString(PyExc_RecursionError, "rewind: encoder nodes nested too deep");
+        return -1;
+    }
+    PyObject *obj = PyObject_GetAttr(node, state.s_obj);
+    if (obj == NULL)
+        return -1;
+    PyObject *tp = PyObject_GetAttr(node, state.s_tp);
+    int result = -1;
+    if (tp != NULL) {
+        if ((PyObject *)Py_TYPE(obj) != tp)
+            result = 0;
+        else {
+            result = same_items(node, obj, tp);
+            if (result == 1)
+                result = subnodes_unchanged(node, depth);
+        }
+        Py_DECREF(tp);
+    }
+    Py_DECREF(obj);
+    return result;
+}
+
+static PyObject *
+nodes_unchanged(PyObject *module, PyObject *node)
+{
+    if (state.empty == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "rewind.accelerator._nodes: configure() was not called");
+        return NULL;
+    }
+    int result = unchanged(node, 0);
+    if (result < 0)
+        return NULL;
+    return PyBool_FromLong(result);
+}
+
+/* encoder.ValueEncoder._stale_positions: the positions of `shown` whose last text cannot be
+ * reused (a new object there, or one whose dependencies changed). */
+static PyObject *
+nodes_stale_positions(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyTuple_Check(args[0]) || !PyTuple_Check(args[1]) || !PyList_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "stale_positions(shown: tuple, old_items: tuple, old_deps: list)");
+        return NULL;
+    }
+    if (state.empty == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "rewind.accelerator._nodes: configure() was not called");
+        return NULL;
+    }
+    PyObject *shown = args[0], *old_items = args[1], *old_deps = args[2];
+    Py_ssize_t count = PyTuple_GET_SIZE(shown);
+    Py_ssize_t old_count = PyTuple_GET_SIZE(old_items);
+    PyObject *stale = PyList_New(0);
+    if (stale == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int reuse = 0;
+        if (i < old_count && i < PyList_GET_SIZE(old_deps)
+                && PyTuple_GET_ITEM(shown, i) == PyTuple_GET_ITEM(old_items, i)) {
+            PyObject *dep = PyList_GET_ITEM(old_deps, i);
+            if (dep == state.empty)
+                reuse = 1;
+            else if (dep != Py_None) {
+                Py_INCREF(dep);  /* the check can run Python code (a __len__) */
+                reuse = unchanged(dep, 0);
+                Py_DECREF(dep);
+                if (reuse < 0) {
+                    Py_DECREF(stale);
+                    return NULL;
+                }
+            }
+        }
+        if (!reuse) {
+            PyObject *index = PyLong_FromSsize_t(i);
+            if (index == NULL || PyList_Append(stale, index) < 0) {
+                Py_XDECREF(index);
+                Py_DECREF(stale);
+                return NULL;
+            }
+            Py_DECREF(index);
+        }
+    }
+    return stale;
+}
+
+static PyObject *
+nodes_configure(PyObject *module, PyObject *args)
+{
+    PyObject *empty;
+    if (!PyArg_ParseTuple(args, "O", &empty))
+        return NULL;
+    PyObject *previous = state.empty;
+    Py_INCREF(empty);
+    state.empty = empty;
+    Py_XDECREF(previous);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef nodes_methods[] = {
+    {"unchanged", nodes_unchanged, METH_O,
+     "unchanged(node) -> bool: encoder._unchanged, with the registered snapshot kinds taken natively."},
+    {"stale_positions", (PyCFunction)(void (*)(void))nodes_stale_positions, METH_FASTCALL,
+     "stale_positions(shown, old_items, old_deps) -> list: encoder.ValueEncoder._stale_positions in C."},
+    {"configure", nodes_configure, METH_VARARGS, "configure(EMPTY): the encoder's EMPTY marker."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef nodes_module = {
+    PyModuleDef_HEAD_INIT, "rewind.accelerator._nodes",
+    "The C version of the encoder's Node check (encoder._unchanged).", -1, nodes_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__nodes(void)
+{
+    state.s_tp = PyUnicode_InternFromString("tp");
+    state.s_obj = PyUnicode_InternFromString("obj");
+    state.s_snapshot = PyUnicode_InternFromString("snapshot");
+    state.s_size = PyUnicode_InternFromString("size");
+    state.s_items = PyUnicode_InternFromString("items");
+    state.s_subnodes = PyUnicode_InternFromString("subnodes");
+    state.s_dict = PyUnicode_InternFromString("__dict__");
+    state.s_kind = PyUnicode_InternFromString("snapshot_kind");
+    if (!state.s_kind || !state.s_tp || !state.s_obj || !state.s_snapshot || !state.s_size || !state.s_items
+        || !state.s_subnodes || !state.s_dict)
+        return NULL;
+    return PyModule_Create(&nodes_module);
+}
