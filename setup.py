@@ -8,11 +8,19 @@ unless CODETRACER_TRACE is set (docs/auto-start.md).
   so it lands in the wheel's purelib root, i.e. site-packages.
 - `pip install -e .` (PEP 660): the editable wheel holds only a path hook, not the build
   directory, so editable_wheel adds the file to the wheel itself.
+
+It also builds the optional C accelerator, rewind.accelerator._speedups (docs/accelerator.md).
+Like coverage.py's C tracer it is optional: when it cannot be compiled (no compiler, no Python
+headers) one warning line is printed and the install goes on with the pure-Python core.
 """
 import os
+import re
+import sys
 
-from setuptools import setup
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
+from setuptools.errors import CCompilerError, CompileError, ExecError, LinkError, PlatformError
 
 PTH = "rewind-autostart.pth"
 PTH_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "src", PTH)
@@ -27,7 +35,39 @@ class build_py_with_pth(build_py):
         return list(super().get_outputs(include_bytecode)) + [os.path.join(self.build_lib, PTH)]
 
 
-cmdclass = {"build_py": build_py_with_pth}
+# Everything that means "this machine cannot build C extensions".
+BUILD_ERRORS = (CCompilerError, CompileError, ExecError, LinkError, PlatformError, OSError)
+
+
+class optional_build_ext(build_ext):
+    """build_ext that never fails the install: a failed build leaves the pure-Python core."""
+
+    warned = False
+
+    def run(self):
+        try:
+            super().run()
+        except BUILD_ERRORS as exc:  # no compiler at all
+            self._warn(exc)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except BUILD_ERRORS as exc:
+            self._warn(exc)
+
+    def _warn(self, exc):
+        if optional_build_ext.warned:
+            return
+        optional_build_ext.warned = True
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        # "Command '['gcc', ...every flag...]' returned ..." -> "gcc returned ...": one short line.
+        reason = re.sub(r"Command '\[([^,\]]*)[^\]]*\]'", r"\1", reason)
+        sys.stderr.write("rewind: the C accelerator could not be built (%s); the pure-Python core will be used\n"
+                         % reason)
+
+
+cmdclass = {"build_py": build_py_with_pth, "build_ext": optional_build_ext}
 
 try:
     from setuptools.command.editable_wheel import editable_wheel
@@ -44,4 +84,10 @@ if editable_wheel is not None:
 
     cmdclass["editable_wheel"] = editable_wheel_with_pth
 
-setup(cmdclass=cmdclass)
+# The accelerator's modules: the per-line core and the encoder's node check.  Only public
+# CPython API, so one source builds for every supported version; optional=True: an editable
+# install then skips copying a .so that was not built.
+accelerator = [Extension("rewind.accelerator.%s" % name, sources=["src/rewind/accelerator/%s.c" % name], optional=True)
+               for name in ("_speedups", "_nodes")]
+
+setup(cmdclass=cmdclass, ext_modules=accelerator)

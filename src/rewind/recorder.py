@@ -21,6 +21,7 @@ import threading
 import types
 from threading import get_ident
 
+from . import accelerator
 from .encoder import EMPTY, I64_MAX, I64_MIN, Node, TypeTable, ValueEncoder, _escape, exception_text
 
 CO_OPTIMIZED = 0x0001
@@ -171,6 +172,14 @@ class Recorder:
             self.tls.state = main
         main.started = True
         self._define('{"ThreadStart":%d}' % main.number)
+        # The per-line hot path (REWIND_CORE, accelerator/): the C core replaces `line` on this
+        # instance; Recorder.line stays the reference it mirrors and does the rare cases.
+        self.core, speedups = accelerator.select_core()
+        self._core = None
+        if speedups is not None:
+            self._core = speedups.Core(self, Recorder.line, EMPTY, FLUSH_EVERY)
+            self.line = self._core.line
+            self.encoder.use_node_check(*accelerator.node_check(EMPTY))
 
     # -- output --------------------------------------------------------------------------
 

@@ -465,6 +465,7 @@ class Session:
                 "python": "%d.%d.%d" % sys.version_info[:3],
                 "implementation": sys.implementation.name,
                 "backend": self.backend_name,
+                "core": getattr(rec, "core", "python"),  # the per-line core: "c" (accelerator) or "python"
                 "format": self.format,
             },
             "process_exit_status": {"code": exit_code,

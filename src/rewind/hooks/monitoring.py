@@ -134,7 +134,13 @@ class MonitoringBackend:
 
     def _line_callback(self):
         """The LINE callback, the hottest path: everything it needs is bound as a default
-        argument (a local variable) instead of looked up on `self` at every line."""
+        argument (a local variable) instead of looked up on `self` at every line.  With the
+        C core it is a C callable doing the same (no Python frame per line)."""
+        rec = self.recorder
+        core = getattr(rec, "_core", None)
+        if core is not None:
+            from ..accelerator import _speedups
+            return _speedups.MonitorLine(rec.tls, rec.line, self.guard, core)
 
         def on_line(code, line, tls=self.recorder.tls, record_line=self.recorder.line, guard=self.guard):
             try:

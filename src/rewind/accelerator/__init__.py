@@ -1,0 +1,67 @@
+"""The optional C accelerator of the per-line hot path (docs/accelerator.md).
+
+Two C extensions, built by setup.py when a compiler and the Python headers are there:
+`_speedups` does the work of `Recorder.line` and, for sys.monitoring, of the LINE callback;
+`_nodes` is the encoder's node check (encoder._unchanged / _stale_positions).  Both write
+byte-identical traces.  The C core is the two together; without them the pure-Python core
+runs.  `REWIND_CORE` picks:
+
+- unset: the C core when the extension imports, else the pure-Python core;
+- `python`: the pure-Python core, even when the extension is built;
+- `c`: the C core; an error (before the program runs) when it is not built.
+"""
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+from .. import errors
+
+ENV_VAR = "REWIND_CORE"
+CORES = ("python", "c")
+
+
+def _load() -> tuple[ModuleType | None, str]:
+    """The `_speedups` module (with `_nodes` importable too), or None and why not."""
+    try:
+        from . import _nodes, _speedups  # noqa: F401 - both must import; node_check() uses _nodes
+    except ImportError as exc:
+        return None, str(exc)
+    return _speedups, ""
+
+
+def node_check(empty: object) -> tuple:
+    """The C versions of the encoder's (_unchanged, _stale_positions), for
+    ValueEncoder.use_node_check; call only once select_core() returned the C core."""
+    from . import _nodes
+    _nodes.configure(empty)
+    return _nodes.unchanged, _nodes.stale_positions
+
+
+def select_core() -> tuple[str, ModuleType | None]:
+    """(core name, extension module or None) as REWIND_CORE asks; raises a UsageError for
+    a bad value and an EnvironmentError for `c` without the extension."""
+    name = os.environ.get(ENV_VAR) or ""
+    if name and name not in CORES:
+        raise errors.usage("ERR_INVALID_POLICY_VALUE", "unknown recorder core",
+                           variable=ENV_VAR, value=name, allowed=", ".join(CORES))
+    if name == "python":
+        return "python", None
+    module, reason = _load()
+    if module is not None:
+        return "c", module
+    if name == "c":
+        raise errors.environment("ERR_MISSING_EXTRA", "REWIND_CORE=c asks for the C accelerator, which is not built "
+                                 "in this install (reinstall with a C compiler and the Python headers, or unset "
+                                 "REWIND_CORE)", variable=ENV_VAR, value=name, reason=reason)
+    return "python", None
+
+
+def available() -> bool:
+    """True when the C extensions are built and import."""
+    return _load()[0] is not None
+
+
+def core_name() -> str:
+    """The core a recording started now would use: "c" or "python"."""
+    return select_core()[0]
