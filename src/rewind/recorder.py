@@ -35,7 +35,12 @@ HIDDEN_GLOBAL_TYPES = frozenset({types.ModuleType, types.FunctionType, types.Bui
 # Variable-entry modes in CodeInfo.var_entries.
 ALLOW, REDACT, DROP, HIDDEN = 0, 1, 2, 3
 
-FLUSH_EVERY = 256  # buffered fragments (one per step or call) between writes: bounds memory when steps are large
+# Buffered fragments (one per step or call) are written when there are more than FLUSH_EVERY
+# of them, or at once after one longer than LARGE_FRAGMENT characters: joining hundreds of
+# large steps makes multi-megabyte strings, whose allocation (page faults) costs more than
+# the extra writes, and holds them in memory.
+FLUSH_EVERY = 64
+LARGE_FRAGMENT = 4096
 
 _MISSING = object()
 # Values whose encoding never depends on anything but themselves (no Node to share).
@@ -177,7 +182,7 @@ class Recorder:
         self.core, speedups = accelerator.select_core()
         self._core = None
         if speedups is not None:
-            self._core = speedups.Core(self, Recorder.line, EMPTY, FLUSH_EVERY)
+            self._core = speedups.Core(self, Recorder.line, EMPTY, FLUSH_EVERY, LARGE_FRAGMENT)
             self.line = self._core.line
             self.encoder.use_node_check(*accelerator.node_check(EMPTY))
 
@@ -195,7 +200,7 @@ class Recorder:
             text = self._switch_text(ts) + text
             self.current_tid = ts.tid
         self.buffer.append(text)
-        if len(self.buffer) > FLUSH_EVERY:
+        if len(self.buffer) > FLUSH_EVERY or len(text) > LARGE_FRAGMENT:
             self.flush()
 
     def _switch_text(self, ts: ThreadState) -> str:
@@ -548,7 +553,7 @@ class Recorder:
                 self.current_tid = ts.tid
             buffer = self.buffer
             buffer.append(text)
-            if len(buffer) > FLUSH_EVERY:
+            if len(buffer) > FLUSH_EVERY or len(text) > LARGE_FRAGMENT:
                 self.flush()
         finally:
             self._release()

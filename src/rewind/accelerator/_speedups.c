@@ -37,6 +37,7 @@ typedef struct {
     PyObject *py_line;    /* the Python Recorder.line (unbound): the rare cases */
     PyObject *empty;      /* recorder.EMPTY, the "reuse on identity" marker */
     Py_ssize_t flush_every;
+    Py_ssize_t large_fragment;
 } CoreObject;
 
 static PyTypeObject CoreType;
@@ -457,7 +458,7 @@ line_body(CoreObject *self, PyObject *ts, PyObject *active, PyObject *line)
     }
     if (PyList_Append(buffer, text) < 0)
         goto done;
-    if (PyList_GET_SIZE(buffer) > self->flush_every) {
+    if (PyList_GET_SIZE(buffer) > self->flush_every || PyUnicode_GET_LENGTH(text) > self->large_fragment) {
         PyObject *args[1] = {self->recorder};
         PyObject *r = PyObject_VectorcallMethod(s_flush, args, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
         if (r == NULL)
@@ -541,10 +542,11 @@ core_line(CoreObject *self, PyObject *const *args, Py_ssize_t nargs)
 static int
 core_init(CoreObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"recorder", "py_line", "empty", "flush_every", NULL};
+    static char *kwlist[] = {"recorder", "py_line", "empty", "flush_every", "large_fragment", NULL};
     PyObject *recorder, *py_line, *empty;
-    Py_ssize_t flush_every;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOn:Core", kwlist, &recorder, &py_line, &empty, &flush_every))
+    Py_ssize_t flush_every, large_fragment;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOnn:Core", kwlist, &recorder, &py_line, &empty, &flush_every,
+                                     &large_fragment))
         return -1;
     PyObject *rdict = PyObject_GenericGetDict(recorder, NULL);
     if (rdict == NULL)
@@ -571,6 +573,7 @@ core_init(CoreObject *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->py_line, py_line);
     Py_XSETREF(self->empty, empty);
     self->flush_every = flush_every;
+    self->large_fragment = large_fragment;
     return 0;
 }
 
@@ -769,7 +772,7 @@ static PyMethodDef core_methods[] = {
 static PyTypeObject CoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "rewind.accelerator._speedups.Core",
-    .tp_doc = PyDoc_STR("Core(recorder, py_line, empty, flush_every): the per-line work of one Recorder."),
+    .tp_doc = PyDoc_STR("Core(recorder, py_line, empty, flush_every, large_fragment): the per-line work of one Recorder."),
     .tp_basicsize = sizeof(CoreObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
