@@ -245,6 +245,10 @@ class ValueEncoder:
                 stale.append(i)
         return stale
 
+    def unchanged(self, dep: Node | tuple) -> bool:
+        """True when the text that `dep` (EMPTY or a Node) describes is still exact for its value."""
+        return dep is EMPTY or self._unchanged(dep)
+
     def use_node_check(self, unchanged: Callable[[Node], bool], stale_positions: Callable) -> None:
         """Check nodes with the accelerator's versions of `_unchanged` and `_stale_positions`."""
         self._unchanged = unchanged

@@ -182,9 +182,10 @@ class Recorder:
         self.core, speedups = accelerator.select_core()
         self._core = None
         if speedups is not None:
-            self._core = speedups.Core(self, Recorder.line, EMPTY, FLUSH_EVERY, LARGE_FRAGMENT)
+            unchanged, stale_positions = accelerator.node_check(EMPTY)
+            self.encoder.use_node_check(unchanged, stale_positions)
+            self._core = speedups.Core(self, Recorder.line, EMPTY, FLUSH_EVERY, LARGE_FRAGMENT, unchanged)
             self.line = self._core.line
-            self.encoder.use_node_check(*accelerator.node_check(EMPTY))
 
     # -- output --------------------------------------------------------------------------
 
@@ -433,6 +434,9 @@ class Recorder:
             # The same container or object as last time: only what changed in it is
             # re-encoded (the encoder returns the hint itself when nothing did).
             hint = cached[2] if cached is not None and cached[0] is value else None
+            if hint is not None and encoder.unchanged(hint):
+                parts.append(cached[1])  # the check alone, without entering the encoder
+                return 1
             text, dep = encoder.encode_tracked(value, hint)
             if dep is hint and hint is not None:
                 parts.append(cached[1])

@@ -22,7 +22,7 @@ try:  # the accelerator's node check, where it is built (accelerator/_nodes.c)
 except ImportError:
     _nodes = None
 else:
-    _nodes.configure(EMPTY)
+    _nodes.configure(EMPTY, Node)
 
 # Every re-encoding test runs with the pure-Python node check and, where built, the C one.
 NODE_CHECKS = ["python"] + (["c"] if _nodes is not None else [])

@@ -33,8 +33,9 @@ def _load() -> tuple[ModuleType | None, str]:
 def node_check(empty: object) -> tuple:
     """The C versions of the encoder's (_unchanged, _stale_positions), for
     ValueEncoder.use_node_check; call only once select_core() returned the C core."""
+    from ..encoder import Node
     from . import _nodes
-    _nodes.configure(empty)
+    _nodes.configure(empty, Node)
     return _nodes.unchanged, _nodes.stale_positions
 
 

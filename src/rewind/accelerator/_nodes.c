@@ -26,12 +26,60 @@ enum {
     KIND_DICT_FIELDS = 7,  /* an instance's __dict__ items, when its class is still `tp` */
 };
 
+/* The Node attributes read here, by index into NodesState.names / descrs. */
+enum { N_TP, N_OBJ, N_SNAPSHOT, N_SIZE, N_ITEMS, N_SUBNODES, N_COUNT };
+static const char *const node_attr_names[N_COUNT] = {"tp", "obj", "snapshot", "size", "items", "subnodes"};
+
 typedef struct {
     PyObject *empty;   /* encoder.EMPTY */
-    PyObject *s_tp, *s_obj, *s_snapshot, *s_size, *s_items, *s_subnodes, *s_dict, *s_kind;
+    PyObject *node_type;  /* encoder.Node, or NULL: then every attribute is read by name */
+    PyObject *names[N_COUNT];
+    PyObject *descrs[N_COUNT];  /* Node's slot descriptors, called directly (no MRO lookup) */
+    PyObject *kinds;   /* {snapshot function: kind}, filled from their snapshot_kind attribute */
+    PyObject *s_dict, *s_kind;
 } NodesState;
 
 static NodesState state;
+
+/* node.<attribute> (a new reference). */
+static inline PyObject *
+node_get(PyObject *node, int which)
+{
+    if ((PyObject *)Py_TYPE(node) == state.node_type) {
+        PyObject *descr = state.descrs[which];
+        return Py_TYPE(descr)->tp_descr_get(descr, node, state.node_type);
+    }
+    return PyObject_GetAttr(node, state.names[which]);
+}
+
+/* The snapshot kind of a snapshot function: its `snapshot_kind` attribute, cached. */
+static long
+snapshot_kind(PyObject *snapshot)
+{
+    PyObject *known = PyDict_GetItemWithError(state.kinds, snapshot);  /* borrowed */
+    if (known != NULL)
+        return PyLong_AsLong(known);
+    if (PyErr_Occurred())
+        return -1;
+    long kind = KIND_CALL;
+    PyObject *kind_obj = PyObject_GetAttr(snapshot, state.s_kind);
+    if (kind_obj == NULL)
+        PyErr_Clear();  /* no kind: the snapshot function is called */
+    else {
+        if (PyLong_Check(kind_obj))
+            kind = PyLong_AsLong(kind_obj);
+        Py_DECREF(kind_obj);
+        if (kind == -1 && PyErr_Occurred())
+            return -1;
+    }
+    PyObject *value = PyLong_FromLong(kind);
+    if (value == NULL || PyDict_SetItem(state.kinds, snapshot, value) < 0) {
+        Py_XDECREF(value);
+        return -1;
+    }
+    Py_DECREF(value);
+    return kind;
+}
 
 static int unchanged(PyObject *node, int depth);
 
@@ -92,24 +140,20 @@ same_snapshot_by_call(PyObject *snapshot, PyObject *obj, PyObject *size, PyObjec
 static int
 same_items(PyObject *node, PyObject *obj, PyObject *tp)
 {
-    PyObject *snapshot = PyObject_GetAttr(node, state.s_snapshot);
+    PyObject *snapshot = node_get(node, N_SNAPSHOT);
     if (snapshot == NULL)
         return -1;
-    long kind = KIND_CALL;
-    PyObject *kind_obj = PyObject_GetAttr(snapshot, state.s_kind);
-    if (kind_obj == NULL)
-        PyErr_Clear();  /* no kind: the snapshot function is called */
-    else {
-        if (PyLong_Check(kind_obj))
-            kind = PyLong_AsLong(kind_obj);
-        Py_DECREF(kind_obj);
+    long kind = snapshot_kind(snapshot);
+    if (kind < 0) {
+        Py_DECREF(snapshot);
+        return -1;
     }
     if (kind == KIND_TUPLE || kind == KIND_NOTHING) {
         Py_DECREF(snapshot);
         return 1;
     }
-    PyObject *size = PyObject_GetAttr(node, state.s_size);
-    PyObject *old = size ? PyObject_GetAttr(node, state.s_items) : NULL;
+    PyObject *size = node_get(node, N_SIZE);
+    PyObject *old = size ? node_get(node, N_ITEMS) : NULL;
     int result = -1;
     if (old == NULL || !PyTuple_Check(old) || !PyLong_Check(size)) {
         if (old != NULL)  /* not a node this module understands: ask Python */
@@ -193,7 +237,7 @@ done:
 static int
 subnodes_unchanged(PyObject *node, int depth)
 {
-    PyObject *subnodes = PyObject_GetAttr(node, state.s_subnodes);
+    PyObject *subnodes = node_get(node, N_SUBNODES);
     if (subnodes == NULL)
         return -1;
     int result;
@@ -218,10 +262,10 @@ unchanged(PyObject *node, int depth)
         PyErr_SetString(PyExc_RecursionError, "rewind: encoder nodes nested too deep");
         return -1;
     }
-    PyObject *obj = PyObject_GetAttr(node, state.s_obj);
+    PyObject *obj = node_get(node, N_OBJ);
     if (obj == NULL)
         return -1;
-    PyObject *tp = PyObject_GetAttr(node, state.s_tp);
+    PyObject *tp = node_get(node, N_TP);
     int result = -1;
     if (tp != NULL) {
         if ((PyObject *)Py_TYPE(obj) != tp)
@@ -302,9 +346,32 @@ nodes_stale_positions(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 nodes_configure(PyObject *module, PyObject *args)
 {
-    PyObject *empty;
-    if (!PyArg_ParseTuple(args, "O", &empty))
+    PyObject *empty, *node_type = NULL;
+    if (!PyArg_ParseTuple(args, "O|O!", &empty, &PyType_Type, &node_type))
         return NULL;
+    PyObject *descrs[N_COUNT] = {NULL};
+    if (node_type != NULL) {
+        for (int i = 0; i < N_COUNT; i++) {
+            /* A class attribute that is a slot is its member descriptor. */
+            descrs[i] = PyObject_GetAttr(node_type, state.names[i]);
+            if (descrs[i] == NULL || Py_TYPE(descrs[i])->tp_descr_get == NULL) {
+                if (descrs[i] != NULL)
+                    PyErr_Format(PyExc_TypeError, "Node.%U is not a slot", state.names[i]);
+                for (int j = 0; j <= i; j++)
+                    Py_XDECREF(descrs[j]);
+                return NULL;
+            }
+        }
+    }
+    for (int i = 0; i < N_COUNT; i++) {
+        PyObject *previous_descr = state.descrs[i];
+        state.descrs[i] = descrs[i];
+        Py_XDECREF(previous_descr);
+    }
+    PyObject *previous_type = state.node_type;
+    Py_XINCREF(node_type);
+    state.node_type = node_type;
+    Py_XDECREF(previous_type);
     PyObject *previous = state.empty;
     Py_INCREF(empty);
     state.empty = empty;
@@ -317,7 +384,8 @@ static PyMethodDef nodes_methods[] = {
      "unchanged(node) -> bool: encoder._unchanged, with the registered snapshot kinds taken natively."},
     {"stale_positions", (PyCFunction)(void (*)(void))nodes_stale_positions, METH_FASTCALL,
      "stale_positions(shown, old_items, old_deps) -> list: encoder.ValueEncoder._stale_positions in C."},
-    {"configure", nodes_configure, METH_VARARGS, "configure(EMPTY): the encoder's EMPTY marker."},
+    {"configure", nodes_configure, METH_VARARGS,
+     "configure(EMPTY, Node=None): the encoder's EMPTY marker, and its Node class (its slots are then read directly)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -330,16 +398,15 @@ static struct PyModuleDef nodes_module = {
 PyMODINIT_FUNC
 PyInit__nodes(void)
 {
-    state.s_tp = PyUnicode_InternFromString("tp");
-    state.s_obj = PyUnicode_InternFromString("obj");
-    state.s_snapshot = PyUnicode_InternFromString("snapshot");
-    state.s_size = PyUnicode_InternFromString("size");
-    state.s_items = PyUnicode_InternFromString("items");
-    state.s_subnodes = PyUnicode_InternFromString("subnodes");
+    for (int i = 0; i < N_COUNT; i++) {
+        state.names[i] = PyUnicode_InternFromString(node_attr_names[i]);
+        if (state.names[i] == NULL)
+            return NULL;
+    }
     state.s_dict = PyUnicode_InternFromString("__dict__");
     state.s_kind = PyUnicode_InternFromString("snapshot_kind");
-    if (!state.s_kind || !state.s_tp || !state.s_obj || !state.s_snapshot || !state.s_size || !state.s_items
-        || !state.s_subnodes || !state.s_dict)
+    state.kinds = PyDict_New();
+    if (!state.s_kind || !state.s_dict || !state.kinds)
         return NULL;
     return PyModule_Create(&nodes_module);
 }

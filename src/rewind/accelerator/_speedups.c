@@ -36,6 +36,7 @@ typedef struct {
     PyObject *release;
     PyObject *py_line;    /* the Python Recorder.line (unbound): the rare cases */
     PyObject *empty;      /* recorder.EMPTY, the "reuse on identity" marker */
+    PyObject *node_check; /* the encoder's node check (_nodes.unchanged), or NULL */
     Py_ssize_t flush_every;
     Py_ssize_t large_fragment;
 } CoreObject;
@@ -95,12 +96,32 @@ value_one(CoreObject *self, PyObject *info, PyObject *entries, PyObject *name, P
     if (cached == NULL && PyErr_Occurred())
         return -1;
     if (cached != NULL && PyTuple_CheckExact(cached) && PyTuple_GET_SIZE(cached) >= 3
-            && PyTuple_GET_ITEM(cached, 0) == value && PyTuple_GET_ITEM(cached, 2) == self->empty) {
-        /* The same immutable value as at the last step. */
-        if (PyList_Append(parts, PyTuple_GET_ITEM(cached, 1)) < 0)
-            return -1;
-        *kept += 1;
-        return 0;
+            && PyTuple_GET_ITEM(cached, 0) == value) {
+        PyObject *dep = PyTuple_GET_ITEM(cached, 2);
+        if (dep == self->empty) {
+            /* The same immutable value as at the last step. */
+            if (PyList_Append(parts, PyTuple_GET_ITEM(cached, 1)) < 0)
+                return -1;
+            *kept += 1;
+            return 0;
+        }
+        if (dep != Py_None && self->node_check != NULL) {
+            /* The same container or object, and nothing in it changed (Recorder._value_miss
+             * checks the same first).  The check may run Python code: hold `cached`. */
+            Py_INCREF(cached);
+            PyObject *same = PyObject_CallOneArg(self->node_check, dep);
+            int rc = same == NULL ? -1 : 0;
+            if (same == Py_True)
+                rc = PyList_Append(parts, PyTuple_GET_ITEM(cached, 1)) < 0 ? -1 : 1;
+            Py_XDECREF(same);
+            Py_DECREF(cached);
+            if (rc < 0)
+                return -1;
+            if (rc == 1) {
+                *kept += 1;
+                return 0;
+            }
+        }
     }
     if (PyLong_CheckExact(value)) {
         int overflow = 0;
@@ -542,11 +563,11 @@ core_line(CoreObject *self, PyObject *const *args, Py_ssize_t nargs)
 static int
 core_init(CoreObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"recorder", "py_line", "empty", "flush_every", "large_fragment", NULL};
-    PyObject *recorder, *py_line, *empty;
+    static char *kwlist[] = {"recorder", "py_line", "empty", "flush_every", "large_fragment", "node_check", NULL};
+    PyObject *recorder, *py_line, *empty, *node_check = NULL;
     Py_ssize_t flush_every, large_fragment;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOnn:Core", kwlist, &recorder, &py_line, &empty, &flush_every,
-                                     &large_fragment))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOnn|O:Core", kwlist, &recorder, &py_line, &empty, &flush_every,
+                                     &large_fragment, &node_check))
         return -1;
     PyObject *rdict = PyObject_GenericGetDict(recorder, NULL);
     if (rdict == NULL)
@@ -572,6 +593,10 @@ core_init(CoreObject *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->release, release);
     Py_XSETREF(self->py_line, py_line);
     Py_XSETREF(self->empty, empty);
+    if (node_check == Py_None)
+        node_check = NULL;
+    Py_XINCREF(node_check);
+    Py_XSETREF(self->node_check, node_check);
     self->flush_every = flush_every;
     self->large_fragment = large_fragment;
     return 0;
@@ -586,6 +611,7 @@ core_traverse(CoreObject *self, visitproc visit, void *arg)
     Py_VISIT(self->release);
     Py_VISIT(self->py_line);
     Py_VISIT(self->empty);
+    Py_VISIT(self->node_check);
     return 0;
 }
 
@@ -598,6 +624,7 @@ core_clear(CoreObject *self)
     Py_CLEAR(self->release);
     Py_CLEAR(self->py_line);
     Py_CLEAR(self->empty);
+    Py_CLEAR(self->node_check);
     return 0;
 }
 
@@ -772,7 +799,7 @@ static PyMethodDef core_methods[] = {
 static PyTypeObject CoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "rewind.accelerator._speedups.Core",
-    .tp_doc = PyDoc_STR("Core(recorder, py_line, empty, flush_every, large_fragment): the per-line work of one Recorder."),
+    .tp_doc = PyDoc_STR("Core(recorder, py_line, empty, flush_every, large_fragment, node_check=None): the per-line work of one Recorder."),
     .tp_basicsize = sizeof(CoreObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
