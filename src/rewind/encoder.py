@@ -557,14 +557,24 @@ class ValueEncoder:
             if hint is not None and hint.obj is value and hint.snapshot is fields_of and hint.size == size \
                     and len(hint.items) == len(flat) and all(map(is_, flat[0::2], hint.items[0::2])):
                 return self._refresh_struct(flat, depth, hint)
-            return self._struct_fields(value, depth, tp, fields_of, size, flat)
+            if hint is not None and (hint.obj is not value or hint.snapshot is not fields_of):
+                hint = None
+            return self._struct_fields(value, depth, tp, fields_of, size, flat, hint)
         finally:
             self._active.discard(key)
 
-    def _struct_fields(self, value, depth: int, tp: type, fields_of, size: int, flat: tuple) -> str:
-        """A Struct of the fields in `flat` (name0, value0, name1, ...), filtered by `attr` rules."""
+    def _struct_fields(self, value, depth: int, tp: type, fields_of, size: int, flat: tuple,
+                       hint: Node | None = None) -> str:
+        """A Struct of the fields in `flat` (name0, value0, name1, ...), filtered by `attr` rules.
+        With `hint` (the same object when it had other attributes: one was added or removed),
+        a field that holds the same object as then keeps or refreshes its old encoding."""
         action = self.attr_action
         encode = self.encode
+        earlier = {}
+        if hint is not None:
+            old_flat = hint.items
+            for at in hint.fields:  # {name: (value, text, dep)} of the fields shown last time
+                earlier[old_flat[at - 1]] = (old_flat[at], hint.texts[at], hint.deps[at])
         names = []
         parts = []
         texts: list = [None] * len(flat)
@@ -587,8 +597,19 @@ class ValueEncoder:
                 self.attr_redactions += 1
                 parts.append(self.error("<redacted>"))
             else:
+                field = flat[at + 1]
+                old = earlier.get(name) if earlier else None
+                if old is not None and old[0] is field:
+                    dep = old[2]
+                    if dep is EMPTY or (dep is not None and self._unchanged(dep)):
+                        texts[at + 1] = old[1]
+                        deps[at + 1] = dep
+                        shown_fields[at + 1] = len(parts)
+                        parts.append(old[1])
+                        continue
+                    self._hint = dep
                 self._last = EMPTY
-                text = encode(flat[at + 1], depth + 1)
+                text = encode(field, depth + 1)
                 self._hint = None
                 texts[at + 1] = text
                 deps[at + 1] = self._last
