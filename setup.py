@@ -88,6 +88,6 @@ if editable_wheel is not None:
 # CPython API, so one source builds for every supported version; optional=True: an editable
 # install then skips copying a .so that was not built.
 accelerator = [Extension("rewind.accelerator.%s" % name, sources=["src/rewind/accelerator/%s.c" % name], optional=True)
-               for name in ("_speedups", "_nodes")]
+               for name in ("_speedups", "_nodes", "_cbor")]
 
 setup(cmdclass=cmdclass, ext_modules=accelerator)

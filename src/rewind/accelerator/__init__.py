@@ -24,7 +24,7 @@ CORES = ("python", "c")
 def _load() -> tuple[ModuleType | None, str]:
     """The `_speedups` module (with `_nodes` importable too), or None and why not."""
     try:
-        from . import _nodes, _speedups  # noqa: F401 - both must import; node_check() uses _nodes
+        from . import _cbor, _nodes, _speedups  # noqa: F401 - all must import; node_check() uses _nodes
     except ImportError as exc:
         return None, str(exc)
     return _speedups, ""
@@ -37,6 +37,15 @@ def node_check(empty: object) -> tuple:
     from . import _nodes
     _nodes.configure(empty, Node)
     return _nodes.unchanged, _nodes.stale_positions
+
+
+def cbor_events():
+    """The C JSON-event-to-CBOR transcoder (`_cbor.events`) when the C core is selected, else
+    None: writer/binary_writer.py then converts in Python (the same bytes)."""
+    if select_core()[0] != "c":
+        return None
+    from . import _cbor
+    return _cbor.events
 
 
 def select_core() -> tuple[str, ModuleType | None]:

@@ -25,9 +25,9 @@ import json
 import os
 import struct
 import threading
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
-from .. import errors
+from .. import accelerator, errors
 from .json_writer import point_at_devnull
 
 FILE_NAME = "trace.bin"
@@ -89,7 +89,11 @@ class JsonToCbor:
     `JsonEventSink` writes them (its file uses `errors="replace"`).
     """
 
-    def __init__(self, cbor2: Any, cache_limit: int = 4 << 20, max_cached_line: int = 1 << 16):
+    def __init__(self, cbor2: Any, cache_limit: int = 4 << 20, max_cached_line: int = 1 << 16,
+                 c_events: Callable[[str], list[bytes]] | None = None):
+        # The accelerator's transcoder (accelerator/_cbor.c) gives the same bytes without
+        # json.loads + cbor2.dumps; text it does not handle raises ValueError and comes here.
+        self._c_events = c_events
         self._dumps = cbor2.dumps
         self._loads = json.loads
         self._cache: dict[str, bytes] = {}
@@ -101,6 +105,11 @@ class JsonToCbor:
 
     def convert(self, text: str) -> list[bytes]:
         """CBOR bytes of each event in `text` (one or more events, each after `,\\n`)."""
+        if self._c_events is not None:
+            try:
+                return self._c_events(text)
+            except ValueError:
+                pass  # e.g. a lone surrogate: converted (and replaced) below
         if text.startswith(",\n"):
             text = text[2:]
         elif text.startswith(","):
@@ -169,7 +178,7 @@ class BinaryEventSink:
         self.frame_limit = frame_limit
         self._compressor = zstandard.ZstdCompressor(level=level, write_content_size=True,
                                                     write_checksum=True)
-        self.converter = JsonToCbor(cbor2)
+        self.converter = JsonToCbor(cbor2, c_events=accelerator.cbor_events())
         self._lock = threading.Lock()
         self._content = bytearray()
         self.frames: list[tuple[int, int]] = []  # (compressed, decompressed) sizes, in order
@@ -252,6 +261,11 @@ class BinaryEventSink:
     def _append(self, parts: Iterable[bytes]) -> None:
         content = self._content
         limit = self.frame_limit
+        if type(parts) is list:
+            joined = b"".join(parts)
+            if len(content) + len(joined) <= limit:  # the common case: all of it fits this frame
+                content += joined
+                return
         for cbor in parts:
             if len(content) + len(cbor) > limit:
                 content = self._cut(content, cbor)

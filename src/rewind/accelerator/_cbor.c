@@ -1,0 +1,400 @@
+/* rewind.accelerator._cbor: the recorder's JSON event text -> CBOR bytes, in C.
+ *
+ * `trace.bin` holds each event as one CBOR item with the shape of its JSON
+ * (writer/binary_writer.py).  The pure-Python path parses every line with json.loads and
+ * encodes it with cbor2.dumps; this module transcodes the text directly and gives the same
+ * bytes: definite-length maps, arrays and text strings, integers in their shortest form,
+ * true/false/null as simple values (what cbor2.dumps writes for what json.loads returns).
+ *
+ * It handles the JSON the recorder writes: objects, arrays, strings, integers within 64 bits,
+ * true, false and null.  Anything else (a fraction or exponent, an integer beyond 64 bits, an
+ * escaped surrogate, text that is not valid UTF-8) raises ValueError, and the caller converts
+ * that piece in Python.  Only documented CPython API is used.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+#include <stdint.h>
+
+typedef struct {
+    unsigned char *data;
+    size_t size, capacity;
+} Buffer;
+
+typedef struct {
+    const unsigned char *p, *end;
+    int failed;  /* 1: not a JSON shape this module handles */
+} Parser;
+
+static int
+reserve(Buffer *b, size_t more)
+{
+    if (b->size + more <= b->capacity)
+        return 0;
+    size_t capacity = b->capacity ? b->capacity : 256;
+    while (capacity < b->size + more)
+        capacity *= 2;
+    unsigned char *data = PyMem_Realloc(b->data, capacity);
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->data = data;
+    b->capacity = capacity;
+    return 0;
+}
+
+static size_t
+head_size(uint64_t value)
+{
+    return value < 24 ? 1 : value <= 0xFF ? 2 : value <= 0xFFFF ? 3 : value <= 0xFFFFFFFFu ? 5 : 9;
+}
+
+/* The head of a CBOR item of major type `major` and argument `value`, written at `out`. */
+static void
+put_head(unsigned char *out, int major, uint64_t value)
+{
+    unsigned char m = (unsigned char)(major << 5);
+    size_t n = head_size(value);
+    if (n == 1) {
+        out[0] = m | (unsigned char)value;
+        return;
+    }
+    out[0] = m | (n == 2 ? 24 : n == 3 ? 25 : n == 5 ? 26 : 27);
+    for (size_t i = 1; i < n; i++)
+        out[i] = (unsigned char)(value >> (8 * (n - 1 - i)));
+}
+
+static inline int
+write_head(Buffer *b, int major, uint64_t value)
+{
+    if (reserve(b, 9) < 0)
+        return -1;
+    put_head(b->data + b->size, major, value);
+    b->size += head_size(value);
+    return 0;
+}
+
+static void
+skip_space(Parser *ps)
+{
+    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
+        ps->p++;
+}
+
+static int
+hex4(const unsigned char *p, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= c - '0';
+        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+        else return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* A JSON string at ps->p (the opening quote) as a CBOR text string. */
+static int
+parse_string(Parser *ps, Buffer *b)
+{
+    const unsigned char *p = ps->p + 1, *end = ps->end;
+    /* Most strings have nothing escaped: copy them in one go. */
+    const unsigned char *plain = p;
+    while (plain < end && *plain != '"' && *plain != '\\' && *plain >= 0x20)
+        plain++;
+    if (plain < end && *plain == '"') {
+        size_t n = (size_t)(plain - p);
+        if (write_head(b, 3, n) < 0 || reserve(b, n) < 0)
+            return -1;
+        memcpy(b->data + b->size, p, n);
+        b->size += n;
+        ps->p = plain + 1;
+        return 0;
+    }
+    /* First pass: the decoded length, and where the string ends. */
+    size_t length = 0;
+    const unsigned char *q = p;
+    while (q < end && *q != '"') {
+        if (*q == '\\') {
+            if (q + 1 >= end) { ps->failed = 1; return 0; }
+            if (q[1] == 'u') {
+                unsigned cp;
+                if (q + 6 > end || hex4(q + 2, &cp) < 0 || (cp >= 0xD800 && cp <= 0xDFFF)) {
+                    ps->failed = 1;  /* surrogates: left to the Python path */
+                    return 0;
+                }
+                length += cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
+                q += 6;
+            }
+            else {
+                length += 1;
+                q += 2;
+            }
+        }
+        else if (*q < 0x20) {  /* a raw control character is not JSON */
+            ps->failed = 1;
+            return 0;
+        }
+        else {
+            length += 1;
+            q += 1;
+        }
+    }
+    if (q >= end) {
+        ps->failed = 1;
+        return 0;
+    }
+    if (write_head(b, 3, length) < 0 || reserve(b, length) < 0)
+        return -1;
+    unsigned char *out = b->data + b->size;
+    while (p < q) {
+        if (*p != '\\') {
+            *out++ = *p++;
+            continue;
+        }
+        unsigned char c = p[1];
+        if (c == 'u') {
+            unsigned cp;
+            hex4(p + 2, &cp);
+            if (cp < 0x80)
+                *out++ = (unsigned char)cp;
+            else if (cp < 0x800) {
+                *out++ = (unsigned char)(0xC0 | (cp >> 6));
+                *out++ = (unsigned char)(0x80 | (cp & 0x3F));
+            }
+            else {
+                *out++ = (unsigned char)(0xE0 | (cp >> 12));
+                *out++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+                *out++ = (unsigned char)(0x80 | (cp & 0x3F));
+            }
+            p += 6;
+            continue;
+        }
+        switch (c) {
+        case '"': *out++ = '"'; break;
+        case '\\': *out++ = '\\'; break;
+        case '/': *out++ = '/'; break;
+        case 'b': *out++ = '\b'; break;
+        case 'f': *out++ = '\f'; break;
+        case 'n': *out++ = '\n'; break;
+        case 'r': *out++ = '\r'; break;
+        case 't': *out++ = '\t'; break;
+        default:
+            ps->failed = 1;
+            return 0;
+        }
+        p += 2;
+    }
+    b->size += length;
+    ps->p = q + 1;
+    return 0;
+}
+
+static int parse_value(Parser *ps, Buffer *b, int depth);
+
+/* An object or array: its items are written after a 1-byte head, which is widened (the
+ * items moved) when the count needs a longer head. */
+static int
+parse_container(Parser *ps, Buffer *b, int depth, int is_object)
+{
+    unsigned char close = is_object ? '}' : ']';
+    if (reserve(b, 1) < 0)
+        return -1;
+    size_t head_at = b->size;
+    b->size += 1;
+    uint64_t count = 0;
+    ps->p++;
+    skip_space(ps);
+    if (ps->p < ps->end && *ps->p == close)
+        ps->p++;
+    else {
+        for (;;) {
+            skip_space(ps);
+            if (is_object) {
+                if (ps->p >= ps->end || *ps->p != '"') { ps->failed = 1; return 0; }
+                if (parse_string(ps, b) < 0 || ps->failed)
+                    return ps->failed ? 0 : -1;
+                skip_space(ps);
+                if (ps->p >= ps->end || *ps->p != ':') { ps->failed = 1; return 0; }
+                ps->p++;
+            }
+            if (parse_value(ps, b, depth + 1) < 0 || ps->failed)
+                return ps->failed ? 0 : -1;
+            count++;
+            skip_space(ps);
+            if (ps->p < ps->end && *ps->p == ',') {
+                ps->p++;
+                continue;
+            }
+            if (ps->p < ps->end && *ps->p == close) {
+                ps->p++;
+                break;
+            }
+            ps->failed = 1;
+            return 0;
+        }
+    }
+    size_t n = head_size(count);
+    if (n > 1) {
+        if (reserve(b, n - 1) < 0)
+            return -1;
+        memmove(b->data + head_at + n, b->data + head_at + 1, b->size - head_at - 1);
+        b->size += n - 1;
+    }
+    put_head(b->data + head_at, is_object ? 5 : 4, count);
+    return 0;
+}
+
+static int
+parse_number(Parser *ps, Buffer *b)
+{
+    const unsigned char *p = ps->p;
+    int negative = 0;
+    if (p < ps->end && *p == '-') {
+        negative = 1;
+        p++;
+    }
+    if (p >= ps->end || *p < '0' || *p > '9' || (*p == '0' && p + 1 < ps->end && p[1] >= '0' && p[1] <= '9')) {
+        ps->failed = 1;
+        return 0;
+    }
+    uint64_t magnitude = 0;
+    while (p < ps->end && *p >= '0' && *p <= '9') {
+        unsigned digit = *p - '0';
+        if (magnitude > (UINT64_MAX - digit) / 10) {  /* beyond 64 bits: cbor2 writes a bignum */
+            ps->failed = 1;
+            return 0;
+        }
+        magnitude = magnitude * 10 + digit;
+        p++;
+    }
+    if (p < ps->end && (*p == '.' || *p == 'e' || *p == 'E')) {  /* a float: left to Python */
+        ps->failed = 1;
+        return 0;
+    }
+    ps->p = p;
+    if (!negative)
+        return write_head(b, 0, magnitude);
+    if (magnitude == 0)  /* -0 is the integer 0 */
+        return write_head(b, 0, 0);
+    return write_head(b, 1, magnitude - 1);
+}
+
+static int
+parse_literal(Parser *ps, Buffer *b, const char *word, unsigned char code)
+{
+    size_t n = strlen(word);
+    if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n) != 0) {
+        ps->failed = 1;
+        return 0;
+    }
+    ps->p += n;
+    if (reserve(b, 1) < 0)
+        return -1;
+    b->data[b->size++] = code;
+    return 0;
+}
+
+static int
+parse_value(Parser *ps, Buffer *b, int depth)
+{
+    if (depth > 200) {
+        ps->failed = 1;
+        return 0;
+    }
+    skip_space(ps);
+    if (ps->p >= ps->end) {
+        ps->failed = 1;
+        return 0;
+    }
+    switch (*ps->p) {
+    case '{': return parse_container(ps, b, depth, 1);
+    case '[': return parse_container(ps, b, depth, 0);
+    case '"': return parse_string(ps, b);
+    case 't': return parse_literal(ps, b, "true", 0xF5);
+    case 'f': return parse_literal(ps, b, "false", 0xF4);
+    case 'n': return parse_literal(ps, b, "null", 0xF6);
+    default: return parse_number(ps, b);
+    }
+}
+
+/* events(text) -> list[bytes]: the CBOR item of each event in `text` (events separated by
+ * commas, as the recorder writes them: each after ",\n"). */
+static PyObject *
+cbor_events(PyObject *module, PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "events() takes a str");
+        return NULL;
+    }
+    Py_ssize_t size;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(text, &size);
+    if (utf8 == NULL) {  /* a lone surrogate: the Python path replaces it */
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError, "text with a lone surrogate");
+        return NULL;
+    }
+    Parser ps = {(const unsigned char *)utf8, (const unsigned char *)utf8 + size, 0};
+    Buffer b = {NULL, 0, 0};
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    skip_space(&ps);
+    if (ps.p < ps.end && *ps.p == ',')
+        ps.p++;
+    for (;;) {
+        skip_space(&ps);
+        if (ps.p >= ps.end)
+            break;
+        b.size = 0;
+        if (parse_value(&ps, &b, 0) < 0)
+            goto error;
+        if (ps.failed) {
+            PyErr_SetString(PyExc_ValueError, "not JSON that the C transcoder handles");
+            goto error;
+        }
+        PyObject *item = PyBytes_FromStringAndSize((const char *)b.data, (Py_ssize_t)b.size);
+        if (item == NULL || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            goto error;
+        }
+        Py_DECREF(item);
+        skip_space(&ps);
+        if (ps.p < ps.end) {
+            if (*ps.p != ',') {
+                PyErr_SetString(PyExc_ValueError, "events must be separated by commas");
+                goto error;
+            }
+            ps.p++;
+        }
+    }
+    PyMem_Free(b.data);
+    return out;
+error:
+    PyMem_Free(b.data);
+    Py_DECREF(out);
+    return NULL;
+}
+
+static PyMethodDef cbor_methods[] = {
+    {"events", cbor_events, METH_O,
+     "events(text) -> list[bytes]: the CBOR item of each comma-separated JSON event in text."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef cbor_module = {
+    PyModuleDef_HEAD_INIT, "rewind.accelerator._cbor",
+    "The recorder's JSON event text to CBOR, in C (writer/binary_writer.py).", -1, cbor_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__cbor(void)
+{
+    return PyModule_Create(&cbor_module);
+}

@@ -1,0 +1,92 @@
+"""The accelerator's JSON-event-to-CBOR transcoder (accelerator/_cbor.c) gives exactly the
+bytes of the pure-Python path (`cbor2.dumps(json.loads(line))`), and leaves to that path
+(ValueError) the text it does not handle.  trace.bin is then the same with either core."""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rewind_testing import CORPUS
+
+cbor2 = pytest.importorskip("cbor2")
+
+REQUIRED = os.environ.get("REWIND_REQUIRE_ACCELERATOR") == "1"
+try:
+    from rewind.accelerator import _cbor
+except ImportError:
+    if REQUIRED:
+        raise
+    _cbor = None
+
+needs_c = pytest.mark.skipif(_cbor is None, reason="the C accelerator is not built here")
+
+INT64 = st.integers(-(1 << 63), (1 << 63) - 1)
+# Event-like JSON: what the recorder writes (no floats: Float values are strings).
+json_values = st.recursive(
+    st.none() | st.booleans() | INT64 | st.text(),
+    lambda inner: st.lists(inner, max_size=30) | st.dictionaries(st.text(max_size=8), inner, max_size=30),
+    max_leaves=60,
+)
+
+
+def python_path(text: str) -> list[bytes]:
+    return [cbor2.dumps(json.loads(line)) for line in text[2:].split(",\n")]
+
+
+def event_text(values) -> str:
+    # The recorder's layout: every event after ",\n", strings with non-ASCII kept as is.
+    return "".join(",\n" + json.dumps(v, ensure_ascii=False, separators=(",", ":")) for v in values)
+
+
+@needs_c
+@settings(max_examples=400, deadline=None)
+@given(st.lists(json_values, min_size=1, max_size=5))
+def test_the_same_bytes_as_cbor2(values):
+    text = event_text(values)
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+        with pytest.raises(ValueError):
+            _cbor.events(text)
+        return
+    assert _cbor.events(text) == python_path(text)
+
+
+@needs_c
+def test_every_corpus_trace_event():
+    # Real events: the first lines of a recorded trace cover every event kind the recorder writes.
+    sample = (CORPUS / "values.py").read_text()
+    text = event_text([{"Path": "/a/b.py"}, {"Step": {"path_id": 0, "line": 3}},
+                       {"Value": {"variable_id": 1, "value": {"kind": "String", "text": sample, "type_id": 3}}},
+                       {"Event": {"kind": 0, "metadata": "", "content": "tab\there\u0001 \"quoted\" \\ é ✓"}},
+                       {"Return": {"return_value": {"kind": "None", "type_id": 0}}}])
+    assert _cbor.events(text) == python_path(text)
+
+
+@needs_c
+@pytest.mark.parametrize("line", [
+    '{"f":1.5}', '{"f":1e3}', '{"big":18446744073709551616}', '{"s":"\\ud83d\\ude00"}',
+    '{"s":"lone \udc80"}', '{"a":1', '{"a" 1}', "[1,2", '{"a":tru}', '{"s":"raw\u0001control"}',
+])
+def test_text_it_does_not_handle_is_left_to_python(line):
+    with pytest.raises(ValueError):
+        _cbor.events(",\n" + line)
+
+
+@needs_c
+@pytest.mark.parametrize("program", ["values.py", "classes.py"])
+def test_trace_bin_is_the_same_with_either_core(record, program):
+    pytest.importorskip("zstandard")
+    traces = [record(CORPUS / program, options=["--format", "binary"], env={"REWIND_CORE": core}, cwd=CORPUS)
+              for core in ("python", "c")]
+    from rewind.tools.trace_reader import iter_events
+
+    def masked(trace) -> list[str]:  # object addresses in reprs differ between any two runs
+        return [re.sub(r" at 0x[0-9a-f]+", " at 0x?", json.dumps(event)) for _, event in iter_events(trace.trace_dir)]
+
+    assert masked(traces[0]) == masked(traces[1])
+    if program == "values.py":  # no addresses there: the files are identical byte for byte
+        assert (traces[0].trace_dir / "trace.bin").read_bytes() == (traces[1].trace_dir / "trace.bin").read_bytes()
