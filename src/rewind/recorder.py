@@ -177,15 +177,18 @@ class Recorder:
             self.tls.state = main
         main.started = True
         self._define('{"ThreadStart":%d}' % main.number)
-        # The per-line hot path (REWIND_CORE, accelerator/): the C core replaces `line` on this
-        # instance; Recorder.line stays the reference it mirrors and does the rare cases.
+        # The hot paths (REWIND_CORE, accelerator/): the C core replaces `line`, `enter` and
+        # `leave` on this instance; the methods stay the reference it mirrors and do the rare cases.
         self.core, speedups = accelerator.select_core()
         self._core = None
         if speedups is not None:
             unchanged, stale_positions = accelerator.node_check(EMPTY)
             self.encoder.use_node_check(unchanged, stale_positions)
-            self._core = speedups.Core(self, Recorder.line, EMPTY, FLUSH_EVERY, LARGE_FRAGMENT, unchanged)
+            self._core = speedups.Core(self, Recorder.line, EMPTY, FLUSH_EVERY, LARGE_FRAGMENT, unchanged,
+                                       Recorder.enter, Recorder.leave, ActiveFrame, self.encoder.encode(None))
             self.line = self._core.line
+            self.enter = self._core.enter
+            self.leave = self._core.leave
 
     # -- output --------------------------------------------------------------------------
 

@@ -92,6 +92,26 @@ def test_c_core_every_branch(record, backend):
 
 
 @needs_c
+def test_c_core_calls_and_returns(record, backend):
+    """Recorder.enter / leave and the PY_START / PY_RETURN callbacks in C: int64 edges, None,
+    args and return values that take the Python path, hidden, redacted and dropped ones."""
+    _compare(record, backend, PROGRAMS_DIR / "calls.py", PROGRAMS_DIR, ["--trace-filter", "filter.toml"])
+
+
+@needs_c
+def test_c_core_counts_calls_like_python(record, backend):
+    """The filter counters (redacted / dropped args and return values) and event counts."""
+    metadata = []
+    for core in ("python", "c"):
+        rec = record(PROGRAMS_DIR / "calls.py", options=["--trace-filter", "filter.toml"],
+                     env={**backend, "REWIND_CORE": core}, cwd=PROGRAMS_DIR)
+        meta = json.loads((rec.trace_dir / "trace_metadata.json").read_text())
+        metadata.append((meta["events"], meta["metrics"], meta["trace_filter"]["stats"]))
+    assert metadata[0] == metadata[1]
+    assert metadata[1][2]["value_redactions"]["ret"] > 0 and metadata[1][2]["value_drops"]["arg"] > 0
+
+
+@needs_c
 def test_c_core_is_the_default_when_built(record):
     """Fails in CI (REWIND_REQUIRE_ACCELERATOR=1) when the extension did not build."""
     assert BUILT, "the C accelerator is not importable: %s" % _import_error()
@@ -162,6 +182,12 @@ marker = 10 ** 12  # an int64 the snapshot encodes in C
 obj = object()     # a value that goes through _value_miss
 text = "".join(["t"] * 40)  # not a constant: no immortal refcount
 
+def callee(x, y, z, w=None):
+    return x  # an int64 argument and return value: Recorder.enter / leave in C
+
+def nothing(x, y):
+    return None  # an object argument: the Python Recorder.enter
+
 def loop(n):
     a, b, c = marker, obj, text
     total = 0
@@ -169,6 +195,9 @@ def loop(n):
         total += i
         a = marker
         b = obj
+        if i % 4 == 0:
+            callee(marker, i, -marker)
+            nothing(obj, text)
     return total
 
 def rss_kb():

@@ -21,7 +21,14 @@ static PyObject *s_info, *s_step_texts, *s_last_line, *s_io_pending, *s_io_flush
     *s_attr_decision, *s_decision, *s_is_module, *s_f_locals, *s_f_globals, *s_global_entries,
     *s_local_entries, *s_global_names, *s_cache, *s_items, *s_value_miss, *s_forget_gone_names,
     *s_encoder, *s_int_value_suffix, *s_steps, *s_values, *s_tid, *s_current_tid, *s_switch_text,
-    *s_buffer, *s_flush, *s_global, *s_state, *s_stack, *s_code, *s_empty_str;
+    *s_buffer, *s_flush, *s_global, *s_state, *s_stack, *s_code, *s_empty_str, *s_arg_names, *s_variables,
+    *s_redacted_text, *s_dropped_text, *s_redactions, *s_drops, *s_calls, *s_returns, *s_call_step, *s_function_id,
+    *s_ret_mode, *s_arg, *s_ret, *s_exception, *s_exception_lasti, *s_resume_pending, *s_in_repr, *s_traced,
+    *s_enter, *s_leave, *s_code_infos, *s_tls;
+static PyObject *empty_tuple, *minus_one, *minus_two;
+
+/* Variable-entry modes (recorder.py ALLOW, REDACT, DROP, HIDDEN). */
+enum { MODE_ALLOW = 0, MODE_REDACT = 1, MODE_DROP = 2, MODE_HIDDEN = 3 };
 
 static const char INT_MIDDLE[] = "{\"kind\":\"Int\",\"i\":";
 
@@ -37,6 +44,10 @@ typedef struct {
     PyObject *py_line;    /* the Python Recorder.line (unbound): the rare cases */
     PyObject *empty;      /* recorder.EMPTY, the "reuse on identity" marker */
     PyObject *node_check; /* the encoder's node check (_nodes.unchanged), or NULL */
+    PyObject *py_enter;   /* the Python Recorder.enter / Recorder.leave (unbound): the rare cases */
+    PyObject *py_leave;
+    PyObject *active_frame; /* the ActiveFrame class */
+    PyObject *none_text;  /* the encoder's text of None (encoder.NONE_TEXT) */
     Py_ssize_t flush_every;
     Py_ssize_t large_fragment;
 } CoreObject;
@@ -397,13 +408,90 @@ add_counter(CoreObject *self, PyObject *name, Py_ssize_t n)
     return rc;
 }
 
+/* The end of Recorder._emit (and of Recorder.line): a thread switch's text first when
+ * another thread wrote the last event, then the buffer and its flush rule. */
+static int
+emit_text(CoreObject *self, PyObject *ts, PyObject *text)
+{
+    PyObject *tid = NULL, *current = NULL, *buffer = NULL;
+    int rc = -1;
+    Py_INCREF(text);
+    tid = PyObject_GetAttr(ts, s_tid);
+    current = tid == NULL ? NULL : rget(self, s_current_tid);
+    if (current == NULL)
+        goto done;
+    if (tid != current) {
+        int differs = PyObject_RichCompareBool(tid, current, Py_NE);
+        if (differs < 0)
+            goto done;
+        if (differs) {
+            PyObject *args[2] = {self->recorder, ts};
+            PyObject *switch_text = PyObject_VectorcallMethod(s_switch_text, args,
+                                                              2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+            if (switch_text == NULL)
+                goto done;
+            PyObject *joined = PyNumber_Add(switch_text, text);
+            Py_DECREF(switch_text);
+            if (joined == NULL)
+                goto done;
+            Py_SETREF(text, joined);
+            if (rset(self, s_current_tid, tid) < 0)
+                goto done;
+        }
+    }
+    buffer = rget(self, s_buffer);  /* re-read: flush() replaces it */
+    if (buffer == NULL)
+        goto done;
+    if (!PyList_Check(buffer)) {
+        PyErr_SetString(PyExc_TypeError, "Recorder.buffer must be a list");
+        goto done;
+    }
+    if (PyList_Append(buffer, text) < 0)
+        goto done;
+    if (PyList_GET_SIZE(buffer) > self->flush_every || PyUnicode_GET_LENGTH(text) > self->large_fragment) {
+        PyObject *args[1] = {self->recorder};
+        PyObject *r = PyObject_VectorcallMethod(s_flush, args, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        if (r == NULL)
+            goto done;
+        Py_DECREF(r);
+    }
+    rc = 0;
+done:
+    Py_DECREF(text);
+    Py_XDECREF(tid);
+    Py_XDECREF(current);
+    Py_XDECREF(buffer);
+    return rc;
+}
+
+/* Recorder._emit: IO not yet written first (it belongs to the thread's previous event). */
+static int
+emit(CoreObject *self, PyObject *ts, PyObject *text)
+{
+    PyObject *pending = rget(self, s_io_pending);
+    if (pending == NULL)
+        return -1;
+    int is_pending = PyObject_IsTrue(pending);
+    Py_DECREF(pending);
+    if (is_pending < 0)
+        return -1;
+    if (is_pending) {
+        PyObject *io_flush = rget(self, s_io_flush);
+        PyObject *r = io_flush == NULL ? NULL : PyObject_CallOneArg(io_flush, ts);
+        Py_XDECREF(io_flush);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
+    return emit_text(self, ts, text);
+}
+
 /* The body of Recorder.line, run under the lock.  Returns 0 when done, 1 when the Python
  * Recorder.line must do this line (its Step text is not made yet), -1 on error. */
 static int
 line_body(CoreObject *self, PyObject *ts, PyObject *active, PyObject *line)
 {
-    PyObject *info = NULL, *step_texts = NULL, *parts = NULL, *text = NULL, *tid = NULL, *current = NULL,
-             *buffer = NULL;
+    PyObject *info = NULL, *step_texts = NULL, *parts = NULL, *text = NULL;
     int rc = -1;
 
     info = PyObject_GetAttr(active, s_info);
@@ -447,54 +535,14 @@ line_body(CoreObject *self, PyObject *ts, PyObject *active, PyObject *line)
     text = PyUnicode_Join(s_empty_str, parts);
     if (text == NULL)
         goto done;
-    tid = PyObject_GetAttr(ts, s_tid);
-    current = tid == NULL ? NULL : rget(self, s_current_tid);
-    if (current == NULL)
+    if (emit_text(self, ts, text) < 0)
         goto done;
-    if (tid != current) {
-        int differs = PyObject_RichCompareBool(tid, current, Py_NE);
-        if (differs < 0)
-            goto done;
-        if (differs) {
-            PyObject *args[2] = {self->recorder, ts};
-            PyObject *switch_text = PyObject_VectorcallMethod(s_switch_text, args,
-                                                              2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-            if (switch_text == NULL)
-                goto done;
-            PyObject *joined = PyNumber_Add(switch_text, text);
-            Py_DECREF(switch_text);
-            if (joined == NULL)
-                goto done;
-            Py_SETREF(text, joined);
-            if (rset(self, s_current_tid, tid) < 0)
-                goto done;
-        }
-    }
-    buffer = rget(self, s_buffer);  /* re-read: flush() replaces it */
-    if (buffer == NULL)
-        goto done;
-    if (!PyList_Check(buffer)) {
-        PyErr_SetString(PyExc_TypeError, "Recorder.buffer must be a list");
-        goto done;
-    }
-    if (PyList_Append(buffer, text) < 0)
-        goto done;
-    if (PyList_GET_SIZE(buffer) > self->flush_every || PyUnicode_GET_LENGTH(text) > self->large_fragment) {
-        PyObject *args[1] = {self->recorder};
-        PyObject *r = PyObject_VectorcallMethod(s_flush, args, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-        if (r == NULL)
-            goto done;
-        Py_DECREF(r);
-    }
     rc = 0;
 done:
     Py_XDECREF(info);
     Py_XDECREF(step_texts);
     Py_XDECREF(parts);
     Py_XDECREF(text);
-    Py_XDECREF(tid);
-    Py_XDECREF(current);
-    Py_XDECREF(buffer);
     return rc;
 }
 
@@ -560,15 +608,648 @@ core_line(CoreObject *self, PyObject *const *args, Py_ssize_t nargs)
     return core_line_impl(self, args[0], args[1], args[2]);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Calls and returns: Recorder.enter / Recorder.leave for the common cases.                  */
+
+/* An ASCII str (every text of a Call or Return the C path writes is ASCII; anything else
+ * goes through Python). */
+static int
+is_ascii(PyObject *text)
+{
+    return text != NULL && PyUnicode_CheckExact(text) && PyUnicode_MAX_CHAR_VALUE(text) < 128;
+}
+
+/* An ASCII text built in a C buffer. */
+typedef struct {
+    char *buf;
+    Py_ssize_t len, cap;
+    char local[256];
+} Builder;
+
+static void
+b_init(Builder *b)
+{
+    b->buf = b->local;
+    b->len = 0;
+    b->cap = (Py_ssize_t)sizeof(b->local);
+}
+
+static void
+b_free(Builder *b)
+{
+    if (b->buf != b->local)
+        PyMem_Free(b->buf);
+    b->buf = b->local;
+}
+
+static int
+b_bytes(Builder *b, const char *data, Py_ssize_t n)
+{
+    if (b->len + n > b->cap) {
+        Py_ssize_t cap = (b->len + n) * 2;
+        char *buf = PyMem_Malloc((size_t)cap);
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(buf, b->buf, (size_t)b->len);
+        b_free(b);
+        b->buf = buf;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, data, (size_t)n);
+    b->len += n;
+    return 0;
+}
+
+#define B_LIT(b, lit) b_bytes((b), (lit), (Py_ssize_t)(sizeof(lit) - 1))
+
+/* An ASCII str (checked by the caller), optionally without its last `drop` characters. */
+static int
+b_str(Builder *b, PyObject *text, Py_ssize_t drop)
+{
+    return b_bytes(b, (const char *)PyUnicode_1BYTE_DATA(text), PyUnicode_GET_LENGTH(text) - drop);
+}
+
+static int
+b_int(Builder *b, long long v)
+{
+    char digits[32];
+    int n = snprintf(digits, sizeof(digits), "%lld", v);
+    return b_bytes(b, digits, n);
+}
+
+static PyObject *
+b_finish(Builder *b)
+{
+    PyObject *text = PyUnicode_New(b->len, 127);
+    if (text != NULL)
+        memcpy(PyUnicode_1BYTE_DATA(text), b->buf, (size_t)b->len);
+    b_free(b);
+    return text;
+}
+
+/* counts[key] = counts.get(key, 0) + 1 on a counter dict of the recorder (redactions, drops). */
+static int
+bump(CoreObject *self, PyObject *dict_name, PyObject *key)
+{
+    PyObject *counts = rget(self, dict_name);
+    if (counts == NULL)
+        return -1;
+    PyObject *old;
+    if (PyDict_CheckExact(counts)) {
+        old = PyDict_GetItemWithError(counts, key);
+        if (old == NULL && PyErr_Occurred()) {
+            Py_DECREF(counts);
+            return -1;
+        }
+        old = old != NULL ? Py_NewRef(old) : PyLong_FromLong(0);
+    }
+    else {
+        old = PyObject_CallMethod(counts, "get", "Oi", key, 0);
+    }
+    PyObject *one = old == NULL ? NULL : PyLong_FromLong(1);
+    PyObject *sum = one == NULL ? NULL : PyNumber_Add(old, one);
+    Py_XDECREF(old);
+    Py_XDECREF(one);
+    int rc = sum == NULL ? -1 : PyObject_SetItem(counts, key, sum);
+    Py_XDECREF(sum);
+    Py_DECREF(counts);
+    return rc;
+}
+
+/* The lock around a body, as `with self.lock:`. */
+static int
+lock_acquire(CoreObject *self)
+{
+    PyObject *r = PyObject_CallNoArgs(self->acquire);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* Releases the lock and returns `result` (NULL when the body failed: its exception is kept,
+ * unless the release fails too, whose error wins as in `finally`). */
+static PyObject *
+lock_release(CoreObject *self, PyObject *result)
+{
+    if (result == NULL) {
+#if PY_VERSION_HEX >= 0x030C0000
+        PyObject *exc = PyErr_GetRaisedException();
+#else
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+#endif
+        PyObject *r = PyObject_CallNoArgs(self->release);
+        if (r == NULL) {
+#if PY_VERSION_HEX >= 0x030C0000
+            Py_XDECREF(exc);
+#else
+            Py_XDECREF(type);
+            Py_XDECREF(value);
+            Py_XDECREF(tb);
+#endif
+            return NULL;
+        }
+        Py_DECREF(r);
+#if PY_VERSION_HEX >= 0x030C0000
+        PyErr_SetRaisedException(exc);
+#else
+        PyErr_Restore(type, value, tb);
+#endif
+        return NULL;
+    }
+    PyObject *r = PyObject_CallNoArgs(self->release);
+    if (r == NULL) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return result;
+}
+
+/* `mapping.get(name)` for f_locals: a new reference, NULL without an error when missing. */
+static PyObject *
+local_get(PyObject *locals, PyObject *name)
+{
+    if (PyDict_CheckExact(locals)) {
+        PyObject *value = PyDict_GetItemWithError(locals, name);
+        return Py_XNewRef(value);
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *value;
+    if (PyMapping_GetOptionalItem(locals, name, &value) < 0)
+        return NULL;
+    return value;
+#else
+    PyObject *value = PyObject_GetItem(locals, name);
+    if (value == NULL && PyErr_ExceptionMatches(PyExc_KeyError))
+        PyErr_Clear();
+    return value;
+#endif
+}
+
+/* A plain int within int64 (the encoder's Int): 1 and *out set, 0 when not, -1 on error. */
+static int
+as_int64(PyObject *value, long long *out)
+{
+    if (!PyLong_CheckExact(value))
+        return 0;
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow)
+        return 0;
+    *out = v;
+    return 1;
+}
+
+/* The mode of a variable entry (mode, text, kind): 0..3, other ints as is, -1 when not an
+ * int or the entry is not a tuple of at least two items. */
+static long
+entry_mode(PyObject *entry)
+{
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) < 2 || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 0)))
+        return -1;
+    int overflow = 0;
+    long mode = PyLong_AsLongAndOverflow(PyTuple_GET_ITEM(entry, 0), &overflow);
+    if (overflow || mode < 0) {
+        PyErr_Clear();
+        return 4;  /* an int that is no known mode: nothing is written for it, as in Python */
+    }
+    return mode;
+}
+
+/* ActiveFrame(info, frame), without running its Python __init__ (same attributes). */
+static PyObject *
+new_active(CoreObject *self, PyObject *info, PyObject *frame, PyObject *cache)
+{
+    PyObject *active = PyType_GenericNew((PyTypeObject *)self->active_frame, empty_tuple, NULL);
+    if (active == NULL)
+        return NULL;
+    if (PyObject_SetAttr(active, s_info, info) < 0 || PyObject_SetAttr(active, s_frame, frame) < 0
+            || PyObject_SetAttr(active, s_last_line, minus_one) < 0
+            || PyObject_SetAttr(active, s_exception, Py_None) < 0
+            || PyObject_SetAttr(active, s_exception_lasti, minus_two) < 0
+            || PyObject_SetAttr(active, s_resume_pending, Py_False) < 0
+            || PyObject_SetAttr(active, s_cache, cache) < 0) {
+        Py_DECREF(active);
+        return NULL;
+    }
+    return active;
+}
+
+#define FAST_ARGS 16
+
+/* The body of Recorder.enter, under the lock.  Returns 1 with *out the new ActiveFrame, 0
+ * when the Python Recorder.enter must do this call (nothing was changed yet), -1 on error.
+ *
+ * Done here: every argument is missing, ALLOW with an exact int64 int or None (whose texts
+ * need no Node from the caller's cache), REDACT, DROP or HIDDEN, and every entry exists. */
+static int
+enter_body(CoreObject *self, PyObject *ts, PyObject *info, PyObject *frame, PyObject **out)
+{
+    PyObject *arg_names = NULL, *entries = NULL, *locals = NULL, *variables = NULL, *suffix = NULL,
+             *redacted = NULL, *call_step = NULL, *function_id = NULL, *stack = NULL, *decision = NULL,
+             *active = NULL, *cache = NULL, *text = NULL, *encoder = NULL;
+    PyObject *vals[FAST_ARGS], *ents[FAST_ARGS];
+    long long ivals[FAST_ARGS], vids[FAST_ARGS];
+    long modes[FAST_ARGS];
+    Py_ssize_t n = 0, filled = 0, i;
+    long long fid = 0;
+    int rc = -1;
+    Builder b;
+    b_init(&b);
+
+    if (self->py_enter == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Core was made without py_enter");
+        goto done;
+    }
+    /* Pass 1: check that this call is a common one, changing nothing. */
+    arg_names = PyObject_GetAttr(info, s_arg_names);
+    if (arg_names == NULL)
+        goto done;
+    if (!PyTuple_CheckExact(arg_names) || (n = PyTuple_GET_SIZE(arg_names)) > FAST_ARGS)
+        goto fallback;
+    entries = PyObject_GetAttr(info, s_local_entries);
+    call_step = entries == NULL ? NULL : PyObject_GetAttr(info, s_call_step);
+    function_id = call_step == NULL ? NULL : PyObject_GetAttr(info, s_function_id);
+    stack = function_id == NULL ? NULL : PyObject_GetAttr(ts, s_stack);
+    if (stack == NULL)
+        goto done;
+    if (!PyDict_CheckExact(entries) || !is_ascii(call_step) || !PyList_CheckExact(stack)
+            || as_int64(function_id, &fid) != 1)
+        goto fallback;
+    locals = PyObject_GetAttr(frame, s_f_locals);
+    if (locals == NULL)
+        goto done;
+    for (i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(arg_names, i);
+        PyObject *value = local_get(locals, name);
+        ents[i] = NULL;
+        vals[i] = value;
+        filled = i + 1;
+        modes[i] = -1;
+        if (value == NULL) {
+            if (PyErr_Occurred())
+                goto done;
+            continue;  /* not bound: not shown */
+        }
+        PyObject *entry = PyDict_GetItemWithError(entries, name);
+        if (entry == NULL) {
+            if (PyErr_Occurred())
+                goto done;
+            goto fallback;  /* made by Recorder._entry on first sight */
+        }
+        ents[i] = Py_NewRef(entry);
+        long mode = modes[i] = entry_mode(entry);
+        if (mode < 0)
+            goto fallback;
+        if (mode == MODE_ALLOW) {
+            if (!is_ascii(PyTuple_GET_ITEM(entry, 1)))
+                goto fallback;
+            if (value == Py_None) {
+                if (!is_ascii(self->none_text))
+                    goto fallback;
+            }
+            else {
+                int fits = as_int64(value, &ivals[i]);
+                if (fits < 0)
+                    goto done;
+                if (!fits)
+                    goto fallback;
+                if (suffix == NULL) {
+                    encoder = rget(self, s_encoder);
+                    suffix = encoder == NULL ? NULL : PyObject_GetAttr(encoder, s_int_value_suffix);
+                    if (suffix == NULL)
+                        goto done;
+                }
+                if (!is_ascii(suffix) || PyUnicode_GET_LENGTH(suffix) < 2)
+                    goto fallback;
+            }
+        }
+        else if (mode == MODE_REDACT) {
+            if (redacted == NULL && (redacted = rget(self, s_redacted_text)) == NULL)
+                goto done;
+            if (!is_ascii(redacted))
+                goto fallback;
+        }
+        if (mode == MODE_ALLOW || mode == MODE_REDACT) {
+            if (variables == NULL && (variables = rget(self, s_variables)) == NULL)
+                goto done;
+            if (!PyDict_CheckExact(variables))
+                goto fallback;
+            PyObject *vid = PyDict_GetItemWithError(variables, name);
+            if (vid == NULL) {
+                if (PyErr_Occurred())
+                    goto done;
+                goto fallback;
+            }
+            int ok = as_int64(vid, &vids[i]);
+            if (ok < 0)
+                goto done;
+            if (!ok)
+                goto fallback;
+        }
+    }
+
+    /* Pass 2: the call. */
+    decision = PyObject_GetAttr(info, s_decision);
+    if (decision == NULL || rset(self, s_attr_decision, decision) < 0)
+        goto done;
+    cache = PyDict_New();
+    if (cache == NULL)
+        goto done;
+    active = new_active(self, info, frame, cache);
+    if (active == NULL)
+        goto done;
+    if (b_str(&b, call_step, 0) < 0 || B_LIT(&b, ",\n{\"Call\":{\"function_id\":") < 0 || b_int(&b, fid) < 0
+            || B_LIT(&b, ",\"args\":[") < 0)
+        goto done;
+    int first = 1;
+    for (i = 0; i < n; i++) {
+        long mode = modes[i];
+        if (vals[i] == NULL)
+            continue;
+        if (mode == MODE_ALLOW || mode == MODE_REDACT) {
+            if ((!first && B_LIT(&b, ",") < 0) || B_LIT(&b, "{\"variable_id\":") < 0 || b_int(&b, vids[i]) < 0
+                    || B_LIT(&b, ",\"value\":") < 0)
+                goto done;
+            first = 0;
+        }
+        if (mode == MODE_ALLOW) {
+            PyObject *prefix = PyTuple_GET_ITEM(ents[i], 1), *cached_text;
+            if (vals[i] == Py_None) {
+                /* text = NONE_TEXT; the cache's text is entry[1] + text + "}}" */
+                if (b_str(&b, self->none_text, 0) < 0)
+                    goto done;
+                cached_text = PyUnicode_FromFormat("%U%U}}", prefix, self->none_text);
+            }
+            else {
+                /* text = '{"kind":"Int","i":N' + _int_suffix, which is int_value_suffix minus "}}" */
+                if (b_bytes(&b, INT_MIDDLE, (Py_ssize_t)(sizeof(INT_MIDDLE) - 1)) < 0 || b_int(&b, ivals[i]) < 0
+                        || b_str(&b, suffix, 2) < 0)
+                    goto done;
+                cached_text = int_text(prefix, ivals[i], suffix);
+            }
+            if (cached_text == NULL)
+                goto done;
+            PyObject *item = PyTuple_Pack(3, vals[i], cached_text, self->empty);
+            Py_DECREF(cached_text);
+            int set = item == NULL ? -1 : PyDict_SetItem(cache, PyTuple_GET_ITEM(arg_names, i), item);
+            Py_XDECREF(item);
+            if (set < 0 || B_LIT(&b, "}") < 0)
+                goto done;
+        }
+        else if (mode == MODE_REDACT) {
+            if (b_str(&b, redacted, 0) < 0 || B_LIT(&b, "}") < 0 || bump(self, s_redactions, s_arg) < 0)
+                goto done;
+        }
+        else if (mode == MODE_DROP) {
+            if (bump(self, s_drops, s_arg) < 0)
+                goto done;
+        }
+    }
+    if (B_LIT(&b, "]}}") < 0)
+        goto done;
+    text = b_finish(&b);
+    if (text == NULL || add_counter(self, s_calls, 1) < 0 || emit(self, ts, text) < 0)
+        goto done;
+    if (PyList_Append(stack, active) < 0)
+        goto done;
+    *out = Py_NewRef(active);
+    rc = 1;
+    goto done;
+fallback:
+    rc = 0;
+done:
+    b_free(&b);
+    for (i = 0; i < filled; i++) {
+        Py_XDECREF(vals[i]);
+        Py_XDECREF(ents[i]);
+    }
+    Py_XDECREF(arg_names);
+    Py_XDECREF(entries);
+    Py_XDECREF(locals);
+    Py_XDECREF(variables);
+    Py_XDECREF(suffix);
+    Py_XDECREF(encoder);
+    Py_XDECREF(redacted);
+    Py_XDECREF(call_step);
+    Py_XDECREF(function_id);
+    Py_XDECREF(stack);
+    Py_XDECREF(decision);
+    Py_XDECREF(active);
+    Py_XDECREF(cache);
+    Py_XDECREF(text);
+    return rc;
+}
+
+/* Recorder.enter(ts, info, frame): returns the new ActiveFrame. */
+static PyObject *
+core_enter_impl(CoreObject *self, PyObject *ts, PyObject *info, PyObject *frame)
+{
+    if (lock_acquire(self) < 0)
+        return NULL;
+    PyObject *active = NULL;
+    int rc = enter_body(self, ts, info, frame, &active);
+    if (rc == 0) {
+        /* Anything unusual: the Python implementation (the lock is re-entrant). */
+        PyObject *args[4] = {self->recorder, ts, info, frame};
+        active = PyObject_Vectorcall(self->py_enter, args, 4, NULL);
+    }
+    return lock_release(self, active);
+}
+
+/* The body of Recorder.leave, under the lock: 1 done, 0 for the Python Recorder.leave
+ * (nothing was changed yet), -1 on error.  Done here: a return value shown as is (ret
+ * ALLOW) that is None or an exact int64 int, and a redacted or dropped return value. */
+static int
+leave_body(CoreObject *self, PyObject *ts, PyObject *value)
+{
+    PyObject *stack = NULL, *top = NULL, *info = NULL, *mode_obj = NULL, *decision = NULL, *encoder = NULL,
+             *suffix = NULL, *filtered = NULL, *text = NULL;
+    long long v = 0;
+    int rc = -1, fits = 0;
+    Builder b;
+    b_init(&b);
+
+    if (self->py_leave == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Core was made without py_leave");
+        goto done;
+    }
+    stack = PyObject_GetAttr(ts, s_stack);
+    if (stack == NULL)
+        goto done;
+    if (!PyList_CheckExact(stack) || PyList_GET_SIZE(stack) == 0)
+        goto fallback;
+    top = Py_NewRef(PyList_GET_ITEM(stack, PyList_GET_SIZE(stack) - 1));
+    info = PyObject_GetAttr(top, s_info);
+    mode_obj = info == NULL ? NULL : PyObject_GetAttr(info, s_ret_mode);
+    if (mode_obj == NULL)
+        goto done;
+    if (!PyLong_CheckExact(mode_obj))
+        goto fallback;
+    int overflow = 0;
+    long mode = PyLong_AsLongAndOverflow(mode_obj, &overflow);
+    if (mode == -1 && PyErr_Occurred())
+        goto done;
+    if (overflow)
+        goto fallback;
+    if (mode == MODE_ALLOW) {
+        if (value == Py_None) {
+            if (!is_ascii(self->none_text))
+                goto fallback;
+        }
+        else {
+            fits = as_int64(value, &v);
+            if (fits < 0)
+                goto done;
+            if (!fits)
+                goto fallback;
+            encoder = rget(self, s_encoder);
+            suffix = encoder == NULL ? NULL : PyObject_GetAttr(encoder, s_int_value_suffix);
+            if (suffix == NULL)
+                goto done;
+            if (!is_ascii(suffix))
+                goto fallback;
+        }
+        decision = PyObject_GetAttr(info, s_decision);
+        if (decision == NULL || rset(self, s_attr_decision, decision) < 0)
+            goto done;
+    }
+    else {
+        /* Recorder._filtered_return */
+        filtered = rget(self, mode == MODE_REDACT ? s_redacted_text : s_dropped_text);
+        if (filtered == NULL)
+            goto done;
+        if (!is_ascii(filtered))
+            goto fallback;
+        if (bump(self, mode == MODE_REDACT ? s_redactions : s_drops, s_ret) < 0)
+            goto done;
+    }
+    /* Recorder._return: ',\n{"Return":{"return_value":%s}}' % text */
+    if (B_LIT(&b, ",\n{\"Return\":{\"return_value\":") < 0)
+        goto done;
+    if (mode == MODE_ALLOW && value != Py_None) {
+        /* text + "}}" = '{"kind":"Int","i":N' + _int_suffix + "}}" = ... + int_value_suffix */
+        if (b_bytes(&b, INT_MIDDLE, (Py_ssize_t)(sizeof(INT_MIDDLE) - 1)) < 0 || b_int(&b, v) < 0
+                || b_str(&b, suffix, 0) < 0)
+            goto done;
+    }
+    else if (b_str(&b, mode == MODE_ALLOW ? self->none_text : filtered, 0) < 0 || B_LIT(&b, "}}") < 0) {
+        goto done;
+    }
+    /* Pop only once the value is encoded (as Recorder._return). */
+    Py_ssize_t depth = PyList_GET_SIZE(stack);
+    if (depth == 0) {
+        PyErr_SetString(PyExc_IndexError, "pop from empty list");
+        goto done;
+    }
+    if (PyList_SetSlice(stack, depth - 1, depth, NULL) < 0)
+        goto done;
+    if (add_counter(self, s_returns, 1) < 0)
+        goto done;
+    text = b_finish(&b);
+    if (text == NULL || emit(self, ts, text) < 0)
+        goto done;
+    rc = 1;
+    goto done;
+fallback:
+    rc = 0;
+done:
+    b_free(&b);
+    Py_XDECREF(stack);
+    Py_XDECREF(top);
+    Py_XDECREF(info);
+    Py_XDECREF(mode_obj);
+    Py_XDECREF(decision);
+    Py_XDECREF(encoder);
+    Py_XDECREF(suffix);
+    Py_XDECREF(filtered);
+    Py_XDECREF(text);
+    return rc;
+}
+
+/* Recorder.leave(ts, value). */
+static PyObject *
+core_leave_impl(CoreObject *self, PyObject *ts, PyObject *value)
+{
+    if (lock_acquire(self) < 0)
+        return NULL;
+    PyObject *result = NULL;
+    int rc = leave_body(self, ts, value);
+    if (rc == 1) {
+        result = Py_NewRef(Py_None);
+    }
+    else if (rc == 0) {
+        PyObject *args[3] = {self->recorder, ts, value};
+        result = PyObject_Vectorcall(self->py_leave, args, 3, NULL);
+    }
+    return lock_release(self, result);
+}
+
+static int
+core_ready(CoreObject *self)
+{
+    if (self->recorder == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Core.__init__ was not called");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+core_enter(CoreObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "enter() takes 3 arguments (ts, info, frame), %zd given", nargs);
+        return NULL;
+    }
+    if (core_ready(self) < 0)
+        return NULL;
+    return core_enter_impl(self, args[0], args[1], args[2]);
+}
+
+static PyObject *
+core_leave(CoreObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "leave() takes 2 arguments (ts, value), %zd given", nargs);
+        return NULL;
+    }
+    if (core_ready(self) < 0)
+        return NULL;
+    return core_leave_impl(self, args[0], args[1]);
+}
+
 static int
 core_init(CoreObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"recorder", "py_line", "empty", "flush_every", "large_fragment", "node_check", NULL};
-    PyObject *recorder, *py_line, *empty, *node_check = NULL;
+    static char *kwlist[] = {"recorder", "py_line", "empty", "flush_every", "large_fragment", "node_check",
+                             "py_enter", "py_leave", "active_frame", "none_text", NULL};
+    PyObject *recorder, *py_line, *empty, *node_check = NULL, *py_enter = NULL, *py_leave = NULL,
+             *active_frame = NULL, *none_text = NULL;
     Py_ssize_t flush_every, large_fragment;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOnn|O:Core", kwlist, &recorder, &py_line, &empty, &flush_every,
-                                     &large_fragment, &node_check))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOnn|OOOOU:Core", kwlist, &recorder, &py_line, &empty, &flush_every,
+                                     &large_fragment, &node_check, &py_enter, &py_leave, &active_frame, &none_text))
         return -1;
+    if (py_enter == Py_None)
+        py_enter = NULL;
+    if (py_leave == Py_None)
+        py_leave = NULL;
+    if (active_frame == Py_None)
+        active_frame = NULL;
+    if ((py_enter != NULL || py_leave != NULL) && (active_frame == NULL || none_text == NULL)) {
+        PyErr_SetString(PyExc_TypeError, "py_enter and py_leave need active_frame and none_text");
+        return -1;
+    }
+    if (active_frame != NULL && !PyType_Check(active_frame)) {
+        PyErr_SetString(PyExc_TypeError, "active_frame must be a class");
+        return -1;
+    }
     PyObject *rdict = PyObject_GenericGetDict(recorder, NULL);
     if (rdict == NULL)
         return -1;
@@ -597,6 +1278,10 @@ core_init(CoreObject *self, PyObject *args, PyObject *kwds)
         node_check = NULL;
     Py_XINCREF(node_check);
     Py_XSETREF(self->node_check, node_check);
+    Py_XSETREF(self->py_enter, Py_XNewRef(py_enter));
+    Py_XSETREF(self->py_leave, Py_XNewRef(py_leave));
+    Py_XSETREF(self->active_frame, Py_XNewRef(active_frame));
+    Py_XSETREF(self->none_text, Py_XNewRef(none_text));
     self->flush_every = flush_every;
     self->large_fragment = large_fragment;
     return 0;
@@ -612,6 +1297,10 @@ core_traverse(CoreObject *self, visitproc visit, void *arg)
     Py_VISIT(self->py_line);
     Py_VISIT(self->empty);
     Py_VISIT(self->node_check);
+    Py_VISIT(self->py_enter);
+    Py_VISIT(self->py_leave);
+    Py_VISIT(self->active_frame);
+    Py_VISIT(self->none_text);
     return 0;
 }
 
@@ -625,6 +1314,10 @@ core_clear(CoreObject *self)
     Py_CLEAR(self->py_line);
     Py_CLEAR(self->empty);
     Py_CLEAR(self->node_check);
+    Py_CLEAR(self->py_enter);
+    Py_CLEAR(self->py_leave);
+    Py_CLEAR(self->active_frame);
+    Py_CLEAR(self->none_text);
     return 0;
 }
 
@@ -788,18 +1481,306 @@ static PyTypeObject MonitorLineType = {
     .tp_call = PyVectorcall_Call,
 };
 
+
+/* ---------------------------------------------------------------------------------------- */
+/* MonitorStart / MonitorReturn: the PY_START and PY_RETURN (+ PY_YIELD) callbacks (3.12+),  */
+/* `_on_start` and `_on_return` in hooks/monitoring.py.                                      */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *recorder;
+    PyObject *tls;        /* recorder.tls */
+    PyObject *encoder;    /* recorder.encoder */
+    PyObject *code_infos; /* recorder.code_infos */
+    PyObject *fallback;   /* the Python callback (backend._on_start): everything uncommon */
+    PyObject *guard;
+    CoreObject *core;
+} MonitorCallObject;
+
+static PyTypeObject MonitorStartType, MonitorReturnType;
+
+/* `except BaseException as exc: return guard(exc)`, with the raised exception. */
+static PyObject *
+call_guard(PyObject *guard)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *previous = PyErr_GetHandledException();
+    PyErr_SetHandledException(exc);
+    PyObject *result = PyObject_CallOneArg(guard, exc);
+    PyErr_SetHandledException(previous);
+    Py_XDECREF(previous);
+    Py_DECREF(exc);
+    return result;
+}
+
+/* recorder.<name>(args...) with name "enter" or "leave": this core's own method in C, or
+ * whatever the attribute is now (a wrapper). */
+static PyObject *
+call_recorder(CoreObject *core, PyObject *name, PyCFunction own, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *method = rget(core, name);
+    if (method == NULL)
+        return NULL;
+    PyObject *r;
+    if (PyCFunction_Check(method) && PyCFunction_GetSelf(method) == (PyObject *)core
+            && PyCFunction_GetFunction(method) == own) {
+        r = own == (PyCFunction)(void (*)(void))core_enter ? core_enter_impl(core, args[0], args[1], args[2])
+                                                           : core_leave_impl(core, args[0], args[1]);
+    }
+    else {
+        r = PyObject_Vectorcall(method, args, (size_t)nargs, NULL);
+    }
+    Py_DECREF(method);
+    return r;
+}
+
+static PyObject *
+monitor_start_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    MonitorCallObject *self = (MonitorCallObject *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 2 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
+        PyErr_SetString(PyExc_TypeError, "the PY_START callback takes (code, offset)");
+        return NULL;
+    }
+    PyObject *code = args[0];
+    PyObject *key = NULL, *ts = NULL, *frame_code = NULL, *r = NULL;
+    PyObject *in_repr = PyObject_GetAttr(self->encoder, s_in_repr);
+    if (in_repr == NULL)
+        goto error;
+    int busy = PyObject_IsTrue(in_repr);
+    Py_DECREF(in_repr);
+    if (busy < 0)
+        goto error;
+    if (busy)
+        Py_RETURN_NONE;
+    if (!PyDict_CheckExact(self->code_infos))
+        goto fallback;
+    key = PyLong_FromVoidPtr(code);  /* id(code) */
+    if (key == NULL)
+        goto error;
+    PyObject *info = PyDict_GetItemWithError(self->code_infos, key);
+    if (info == NULL) {
+        if (PyErr_Occurred())
+            goto error;
+        goto fallback;  /* first sight of this code object */
+    }
+    Py_INCREF(info);
+    PyObject *traced = PyObject_GetAttr(info, s_traced);
+    int is_traced = traced == NULL ? -1 : PyObject_IsTrue(traced);
+    Py_XDECREF(traced);
+    if (is_traced <= 0) {
+        Py_DECREF(info);
+        if (is_traced < 0)
+            goto error;
+        goto fallback;  /* DISABLE */
+    }
+    ts = PyObject_GetAttr(self->tls, s_state);
+    if (ts == NULL) {
+        Py_DECREF(info);
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            goto error;
+        PyErr_Clear();
+        goto fallback;  /* the thread's first recorded frame: current_thread_state() makes its state */
+    }
+    /* sys._getframe(1) in the Python callback: the frame that starts, the innermost one. */
+    PyFrameObject *frame = PyEval_GetFrame();
+    frame_code = frame == NULL ? NULL : (PyObject *)PyFrame_GetCode(frame);
+    if (frame_code != code) {
+        Py_DECREF(info);
+        goto fallback;
+    }
+    Py_INCREF(frame);
+    PyObject *call_args[3] = {ts, info, (PyObject *)frame};
+    r = call_recorder(self->core, s_enter, (PyCFunction)(void (*)(void))core_enter, call_args, 3);
+    Py_DECREF(frame);
+    Py_DECREF(info);
+    if (r == NULL)
+        goto error;
+    Py_DECREF(r);
+    Py_DECREF(key);
+    Py_DECREF(ts);
+    Py_DECREF(frame_code);
+    Py_RETURN_NONE;
+fallback:
+    Py_XDECREF(key);
+    Py_XDECREF(ts);
+    Py_XDECREF(frame_code);
+    return PyObject_Vectorcall(self->fallback, args, 2, NULL);
+error:
+    Py_XDECREF(key);
+    Py_XDECREF(ts);
+    Py_XDECREF(frame_code);
+    return call_guard(self->guard);
+}
+
+static PyObject *
+monitor_return_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    MonitorCallObject *self = (MonitorCallObject *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 3 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
+        PyErr_SetString(PyExc_TypeError, "the PY_RETURN callback takes (code, offset, value)");
+        return NULL;
+    }
+    PyObject *code = args[0], *value = args[2];
+    PyObject *stack = NULL, *active = NULL, *info = NULL, *info_code = NULL, *r = NULL;
+    int failed = 1;
+    PyObject *ts = PyObject_GetAttr(self->tls, s_state);
+    if (ts == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Clear();
+            Py_RETURN_NONE;  /* getattr(rec.tls, "state", None) is None */
+        }
+        return call_guard(self->guard);
+    }
+    stack = PyObject_GetAttr(ts, s_stack);
+    if (stack == NULL)
+        goto done;
+    int nonempty = PyObject_IsTrue(stack);
+    if (nonempty < 0)
+        goto done;
+    if (nonempty) {
+        active = PySequence_GetItem(stack, -1);
+        info = active == NULL ? NULL : PyObject_GetAttr(active, s_info);
+        info_code = info == NULL ? NULL : PyObject_GetAttr(info, s_code);
+        if (info_code == NULL)
+            goto done;
+        if (info_code == code) {
+            PyObject *call_args[2] = {ts, value};
+            r = call_recorder(self->core, s_leave, (PyCFunction)(void (*)(void))core_leave, call_args, 2);
+            if (r == NULL)
+                goto done;
+            Py_DECREF(r);
+        }
+    }
+    failed = 0;
+done:
+    Py_DECREF(ts);
+    Py_XDECREF(stack);
+    Py_XDECREF(active);
+    Py_XDECREF(info);
+    Py_XDECREF(info_code);
+    if (!failed)
+        Py_RETURN_NONE;
+    return call_guard(self->guard);
+}
+
+static PyObject *
+monitor_call_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *start_kwlist[] = {"recorder", "fallback", "guard", "core", NULL};
+    static char *return_kwlist[] = {"recorder", "guard", "core", NULL};
+    PyObject *recorder, *fallback = Py_None, *guard, *core;
+    int ok = type == &MonitorStartType
+        ? PyArg_ParseTupleAndKeywords(args, kwds, "OOOO!:MonitorStart", start_kwlist, &recorder, &fallback, &guard,
+                                      &CoreType, &core)
+        : PyArg_ParseTupleAndKeywords(args, kwds, "OOO!:MonitorReturn", return_kwlist, &recorder, &guard,
+                                      &CoreType, &core);
+    if (!ok)
+        return NULL;
+    PyObject *tls = PyObject_GetAttr(recorder, s_tls);
+    PyObject *encoder = tls == NULL ? NULL : PyObject_GetAttr(recorder, s_encoder);
+    PyObject *code_infos = encoder == NULL ? NULL : PyObject_GetAttr(recorder, s_code_infos);
+    MonitorCallObject *self = code_infos == NULL ? NULL : (MonitorCallObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        Py_XDECREF(tls);
+        Py_XDECREF(encoder);
+        Py_XDECREF(code_infos);
+        return NULL;
+    }
+    self->vectorcall = type == &MonitorStartType ? monitor_start_call : monitor_return_call;
+    self->recorder = Py_NewRef(recorder);
+    self->tls = tls;
+    self->encoder = encoder;
+    self->code_infos = code_infos;
+    self->fallback = Py_NewRef(fallback);
+    self->guard = Py_NewRef(guard);
+    self->core = (CoreObject *)Py_NewRef(core);
+    return (PyObject *)self;
+}
+
+static int
+monitor_call_traverse(MonitorCallObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->recorder);
+    Py_VISIT(self->tls);
+    Py_VISIT(self->encoder);
+    Py_VISIT(self->code_infos);
+    Py_VISIT(self->fallback);
+    Py_VISIT(self->guard);
+    Py_VISIT(self->core);
+    return 0;
+}
+
+static int
+monitor_call_clear(MonitorCallObject *self)
+{
+    Py_CLEAR(self->recorder);
+    Py_CLEAR(self->tls);
+    Py_CLEAR(self->encoder);
+    Py_CLEAR(self->code_infos);
+    Py_CLEAR(self->fallback);
+    Py_CLEAR(self->guard);
+    Py_CLEAR(self->core);
+    return 0;
+}
+
+static void
+monitor_call_dealloc(MonitorCallObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    monitor_call_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject MonitorStartType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rewind.accelerator._speedups.MonitorStart",
+    .tp_doc = PyDoc_STR("MonitorStart(recorder, fallback, guard, core): the sys.monitoring PY_START callback; "
+                        "`fallback` (the Python callback) does everything but a known, traced code object."),
+    .tp_basicsize = sizeof(MonitorCallObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = monitor_call_new,
+    .tp_dealloc = (destructor)monitor_call_dealloc,
+    .tp_traverse = (traverseproc)monitor_call_traverse,
+    .tp_clear = (inquiry)monitor_call_clear,
+    .tp_vectorcall_offset = offsetof(MonitorCallObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
+static PyTypeObject MonitorReturnType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rewind.accelerator._speedups.MonitorReturn",
+    .tp_doc = PyDoc_STR("MonitorReturn(recorder, guard, core): the sys.monitoring PY_RETURN / PY_YIELD callback."),
+    .tp_basicsize = sizeof(MonitorCallObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = monitor_call_new,
+    .tp_dealloc = (destructor)monitor_call_dealloc,
+    .tp_traverse = (traverseproc)monitor_call_traverse,
+    .tp_clear = (inquiry)monitor_call_clear,
+    .tp_vectorcall_offset = offsetof(MonitorCallObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
 #endif /* 3.12+ */
 
 static PyMethodDef core_methods[] = {
     {"line", (PyCFunction)(void (*)(void))core_line, METH_FASTCALL,
      PyDoc_STR("line(ts, active, line): Recorder.line for one executed line.")},
+    {"enter", (PyCFunction)(void (*)(void))core_enter, METH_FASTCALL,
+     PyDoc_STR("enter(ts, info, frame): Recorder.enter for a traced frame that starts.")},
+    {"leave", (PyCFunction)(void (*)(void))core_leave, METH_FASTCALL,
+     PyDoc_STR("leave(ts, value): Recorder.leave for the innermost traced frame.")},
     {NULL, NULL, 0, NULL},
 };
 
 static PyTypeObject CoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "rewind.accelerator._speedups.Core",
-    .tp_doc = PyDoc_STR("Core(recorder, py_line, empty, flush_every, large_fragment, node_check=None): the per-line work of one Recorder."),
+    .tp_doc = PyDoc_STR("Core(recorder, py_line, empty, flush_every, large_fragment, node_check=None, py_enter=None, "
+                         "py_leave=None, active_frame=None, none_text=None): the per-line, call and return work of one Recorder."),
     .tp_basicsize = sizeof(CoreObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
@@ -855,11 +1836,37 @@ PyInit__speedups(void)
     INTERN(s_stack, "stack");
     INTERN(s_code, "code");
     INTERN(s_empty_str, "");
+    INTERN(s_arg_names, "arg_names");
+    INTERN(s_variables, "variables");
+    INTERN(s_redacted_text, "_redacted_text");
+    INTERN(s_dropped_text, "_dropped_text");
+    INTERN(s_redactions, "redactions");
+    INTERN(s_drops, "drops");
+    INTERN(s_calls, "calls");
+    INTERN(s_returns, "returns");
+    INTERN(s_call_step, "call_step");
+    INTERN(s_function_id, "function_id");
+    INTERN(s_ret_mode, "ret_mode");
+    INTERN(s_arg, "arg");
+    INTERN(s_ret, "ret");
+    INTERN(s_exception, "exception");
+    INTERN(s_exception_lasti, "exception_lasti");
+    INTERN(s_resume_pending, "resume_pending");
+    INTERN(s_in_repr, "in_repr");
+    INTERN(s_traced, "traced");
+    INTERN(s_enter, "enter");
+    INTERN(s_leave, "leave");
+    INTERN(s_code_infos, "code_infos");
+    INTERN(s_tls, "tls");
+    if ((empty_tuple = PyTuple_New(0)) == NULL || (minus_one = PyLong_FromLong(-1)) == NULL
+            || (minus_two = PyLong_FromLong(-2)) == NULL)
+        return NULL;
 
     if (PyType_Ready(&CoreType) < 0)
         return NULL;
 #if PY_VERSION_HEX >= 0x030C0000
-    if (PyType_Ready(&MonitorLineType) < 0)
+    if (PyType_Ready(&MonitorLineType) < 0 || PyType_Ready(&MonitorStartType) < 0
+            || PyType_Ready(&MonitorReturnType) < 0)
         return NULL;
 #endif
     PyObject *module = PyModule_Create(&speedups_module);
@@ -872,9 +1879,9 @@ PyInit__speedups(void)
         return NULL;
     }
 #if PY_VERSION_HEX >= 0x030C0000
-    Py_INCREF(&MonitorLineType);
-    if (PyModule_AddObject(module, "MonitorLine", (PyObject *)&MonitorLineType) < 0) {
-        Py_DECREF(&MonitorLineType);
+    if (PyModule_AddObjectRef(module, "MonitorLine", (PyObject *)&MonitorLineType) < 0
+            || PyModule_AddObjectRef(module, "MonitorStart", (PyObject *)&MonitorStartType) < 0
+            || PyModule_AddObjectRef(module, "MonitorReturn", (PyObject *)&MonitorReturnType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

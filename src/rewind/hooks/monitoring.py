@@ -51,10 +51,11 @@ class MonitoringBackend:
                                      tools=", ".join(f"{i}={n}" for i, n in taken.items()))
         E = mon.events
         tool = self.tool_id
-        mon.register_callback(tool, E.PY_START, self._on_start)
+        on_start, on_return = self._call_callbacks()
+        mon.register_callback(tool, E.PY_START, on_start)
         mon.register_callback(tool, E.PY_RESUME, self._on_resume)
-        mon.register_callback(tool, E.PY_RETURN, self._on_return)
-        mon.register_callback(tool, E.PY_YIELD, self._on_return)
+        mon.register_callback(tool, E.PY_RETURN, on_return)
+        mon.register_callback(tool, E.PY_YIELD, on_return)
         mon.register_callback(tool, E.LINE, self._line_callback())
         mon.register_callback(tool, E.PY_THROW, self._on_throw)
         mon.register_callback(tool, E.PY_UNWIND, self._on_unwind)
@@ -107,6 +108,18 @@ class MonitoringBackend:
         except BaseException as exc:  # noqa: BLE001 - the guard classifies and decides
             return self.guard(exc)
         return None
+
+    def _call_callbacks(self):
+        """The PY_START and PY_RETURN/PY_YIELD callbacks: `_on_start` and `_on_return`, or
+        with the C core, C callables doing the same (the C PY_START one calls `_on_start`
+        for anything but a known, traced code object on a thread already recording)."""
+        rec = self.recorder
+        core = getattr(rec, "_core", None)
+        if core is None:
+            return self._on_start, self._on_return
+        from ..accelerator import _speedups
+        return (_speedups.MonitorStart(rec, self._on_start, self.guard, core),
+                _speedups.MonitorReturn(rec, self.guard, core))
 
     def _activate(self) -> None:
         self.active = True
