@@ -89,7 +89,8 @@ class CodeInfo:
 
 
 class ActiveFrame:
-    """A traced frame on a thread's stack."""
+    """A traced frame on a thread's stack.  The C core (accelerator/_speedups.c, Core.enter)
+    makes these without calling __init__ and sets the same slots: change both together."""
 
     __slots__ = ("info", "frame", "last_line", "exception", "exception_lasti", "resume_pending", "cache")
 

@@ -328,6 +328,7 @@ parse_value(Parser *ps, Buffer *b, int depth)
 static PyObject *
 cbor_events(PyObject *module, PyObject *text)
 {
+    (void)module;
     if (!PyUnicode_Check(text)) {
         PyErr_SetString(PyExc_TypeError, "events() takes a str");
         return NULL;

@@ -284,6 +284,7 @@ unchanged(PyObject *node, int depth)
 static PyObject *
 nodes_unchanged(PyObject *module, PyObject *node)
 {
+    (void)module;
     if (state.empty == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "rewind.accelerator._nodes: configure() was not called");
         return NULL;
@@ -299,6 +300,7 @@ nodes_unchanged(PyObject *module, PyObject *node)
 static PyObject *
 nodes_stale_positions(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
+    (void)module;
     if (nargs != 3 || !PyTuple_Check(args[0]) || !PyTuple_Check(args[1]) || !PyList_Check(args[2])) {
         PyErr_SetString(PyExc_TypeError, "stale_positions(shown: tuple, old_items: tuple, old_deps: list)");
         return NULL;
@@ -346,6 +348,7 @@ nodes_stale_positions(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 nodes_configure(PyObject *module, PyObject *args)
 {
+    (void)module;
     PyObject *empty, *node_type = NULL;
     if (!PyArg_ParseTuple(args, "O|O!", &empty, &PyType_Type, &node_type))
         return NULL;
