@@ -48,6 +48,11 @@ typedef struct {
     PyObject *py_leave;
     PyObject *active_frame; /* the ActiveFrame class */
     PyObject *none_text;  /* the encoder's text of None (encoder.NONE_TEXT) */
+    /* The encoder's texts of the other scalars, read from it on first use (scalars_loaded):
+     * its _float_suffix, _str_suffix, _true, _false, max_string, and encoder._escape. */
+    int scalars_loaded;
+    PyObject *float_suffix, *str_suffix, *true_text, *false_text, *escape;
+    Py_ssize_t max_string;
     Py_ssize_t flush_every;
     Py_ssize_t large_fragment;
 } CoreObject;
@@ -95,6 +100,73 @@ int_text(PyObject *prefix, long long v, PyObject *suffix)
         return text;
     }
     return PyUnicode_FromFormat("%U%s%s%U", prefix, INT_MIDDLE, digits, suffix);
+}
+
+static int
+load_scalars(CoreObject *self)
+{
+    PyObject *encoder = rget(self, s_encoder);
+    if (encoder == NULL)
+        return -1;
+    PyObject *module = PyImport_ImportModule("rewind.encoder");
+    PyObject *max_string = PyObject_GetAttrString(encoder, "max_string");
+    self->float_suffix = PyObject_GetAttrString(encoder, "_float_suffix");
+    self->str_suffix = PyObject_GetAttrString(encoder, "_str_suffix");
+    self->true_text = PyObject_GetAttrString(encoder, "_true");
+    self->false_text = PyObject_GetAttrString(encoder, "_false");
+    self->escape = module == NULL ? NULL : PyObject_GetAttrString(module, "_escape");
+    Py_DECREF(encoder);
+    Py_XDECREF(module);
+    if (max_string == NULL || !self->float_suffix || !self->str_suffix || !self->true_text || !self->false_text
+            || !self->escape) {
+        Py_XDECREF(max_string);
+        return -1;
+    }
+    self->max_string = PyLong_AsSsize_t(max_string);
+    Py_DECREF(max_string);
+    if (self->max_string == -1 && PyErr_Occurred())
+        return -1;
+    if (!PyUnicode_CheckExact(self->float_suffix) || !PyUnicode_CheckExact(self->str_suffix)
+            || !PyUnicode_CheckExact(self->true_text) || !PyUnicode_CheckExact(self->false_text)) {
+        PyErr_SetString(PyExc_TypeError, "the encoder's scalar texts must be str");
+        return -1;
+    }
+    self->scalars_loaded = 1;
+    return 0;
+}
+
+/* The Value body of a float, str, bool or None exactly as the encoder writes it (_float,
+ * _str, _bool, _none), as a new reference; NULL without an error when the value is not one
+ * of those (or a str past max_string, which is truncated in Python). */
+static PyObject *
+scalar_body(CoreObject *self, PyObject *value)
+{
+    if (value == Py_None) {
+        Py_INCREF(self->none_text);
+        return self->none_text;
+    }
+    if (value == Py_True || value == Py_False) {
+        PyObject *text = value == Py_True ? self->true_text : self->false_text;
+        Py_INCREF(text);
+        return text;
+    }
+    if (PyFloat_CheckExact(value)) {
+        PyObject *repr = PyObject_Repr(value);  /* float.__repr__: inf, nan, -0.0, 1e+300 */
+        if (repr == NULL)
+            return NULL;
+        PyObject *body = PyUnicode_FromFormat("{\"kind\":\"Float\",\"f\":\"%U%U", repr, self->float_suffix);
+        Py_DECREF(repr);
+        return body;
+    }
+    if (PyUnicode_CheckExact(value) && PyUnicode_GET_LENGTH(value) <= self->max_string) {
+        PyObject *escaped = PyObject_CallOneArg(self->escape, value);
+        if (escaped == NULL)
+            return NULL;
+        PyObject *body = PyUnicode_FromFormat("{\"kind\":\"String\",\"text\":%U%U", escaped, self->str_suffix);
+        Py_DECREF(escaped);
+        return body;
+    }
+    return NULL;
 }
 
 /* Recorder._values over one (name, value) pair; adds to *kept.  *suffix is the encoder's
@@ -174,6 +246,42 @@ value_one(CoreObject *self, PyObject *info, PyObject *entries, PyObject *name, P
                 *kept += 1;
                 return 0;
             }
+        }
+    }
+    /* A float, str, bool or None shown as is: the text _value_miss would write, cached on
+     * identity (EMPTY) the same way. */
+    if (value == Py_None || PyBool_Check(value) || PyFloat_CheckExact(value) || PyUnicode_CheckExact(value)) {
+        PyObject *entry = PyDict_GetItemWithError(entries, name);
+        if (entry == NULL && PyErr_Occurred())
+            return -1;
+        if (entry != NULL && PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) >= 2
+                && PyLong_CheckExact(PyTuple_GET_ITEM(entry, 0))
+                && PyLong_AsLong(PyTuple_GET_ITEM(entry, 0)) == 0 /* ALLOW */
+                && PyUnicode_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
+            if (!self->scalars_loaded && load_scalars(self) < 0)
+                return -1;
+            Py_INCREF(entry);  /* escaping is C code, but keep the borrowed entry safe anyway */
+            PyObject *body = scalar_body(self, value);
+            if (body != NULL) {
+                PyObject *text = PyUnicode_FromFormat("%U%U}}", PyTuple_GET_ITEM(entry, 1), body);
+                Py_DECREF(body);
+                Py_DECREF(entry);
+                if (text == NULL)
+                    return -1;
+                PyObject *item = PyTuple_Pack(3, value, text, self->empty);
+                int rc = item == NULL ? -1 : PyDict_SetItem(cache, name, item);
+                Py_XDECREF(item);
+                if (rc == 0)
+                    rc = PyList_Append(parts, text);
+                Py_DECREF(text);
+                if (rc < 0)
+                    return -1;
+                *kept += 1;
+                return 0;
+            }
+            Py_DECREF(entry);
+            if (PyErr_Occurred())
+                return -1;
         }
     }
     /* Everything else: Recorder._value_miss(info, entries, name, value, kind, cached, cache, parts).
@@ -1297,6 +1405,11 @@ core_traverse(CoreObject *self, visitproc visit, void *arg)
     Py_VISIT(self->py_line);
     Py_VISIT(self->empty);
     Py_VISIT(self->node_check);
+    Py_VISIT(self->float_suffix);
+    Py_VISIT(self->str_suffix);
+    Py_VISIT(self->true_text);
+    Py_VISIT(self->false_text);
+    Py_VISIT(self->escape);
     Py_VISIT(self->py_enter);
     Py_VISIT(self->py_leave);
     Py_VISIT(self->active_frame);
@@ -1314,6 +1427,11 @@ core_clear(CoreObject *self)
     Py_CLEAR(self->py_line);
     Py_CLEAR(self->empty);
     Py_CLEAR(self->node_check);
+    Py_CLEAR(self->float_suffix);
+    Py_CLEAR(self->str_suffix);
+    Py_CLEAR(self->true_text);
+    Py_CLEAR(self->false_text);
+    Py_CLEAR(self->escape);
     Py_CLEAR(self->py_enter);
     Py_CLEAR(self->py_leave);
     Py_CLEAR(self->active_frame);
