@@ -58,6 +58,18 @@ NONE_TEXT = '{"kind":"None","type_id":0}'
 SLOW_REPR_SECONDS = 0.05
 
 _STDLIB_TOP = frozenset(sys.stdlib_module_names) | {"builtins", "__builtin__"}
+# Immutable stdlib types (by module and name: importing them would change the program's
+# sys.modules) whose repr depends on nothing else: their text is reused as long as the
+# variable holds the same object.  Other reprs are computed afresh at every step.
+_STABLE_REPR_NAMES = frozenset({
+    ("builtins", "range"), ("builtins", "complex"), ("re", "Pattern"), ("datetime", "date"),
+    ("datetime", "timedelta"), ("datetime", "timezone"), ("decimal", "Decimal"), ("fractions", "Fraction"),
+    ("uuid", "UUID"), ("ipaddress", "IPv4Address"), ("ipaddress", "IPv6Address"),
+    ("ipaddress", "IPv4Network"), ("ipaddress", "IPv6Network"),
+})
+# The base `type` descriptors: a metaclass cannot put user code behind them.
+_type_module = type.__dict__["__module__"].__get__
+_type_qualname = type.__dict__["__qualname__"].__get__
 _FUNCTION_TYPES = (types.FunctionType, types.BuiltinFunctionType, types.MethodDescriptorType,
                    types.WrapperDescriptorType, types.MethodWrapperType, types.ClassMethodDescriptorType)
 
@@ -133,6 +145,7 @@ class ValueEncoder:
         self._type_ids: dict[object, int] = {}
         self._struct_types: dict[tuple, int] = {}
         self._slow_repr_types: set[type] = set()
+        self._stable_repr_types: set[type] = set()
         self._namedtuple_readers: dict[type, Callable] = {}
         self._active: set[int] = set()
         self.in_repr = False
@@ -489,6 +502,8 @@ class ValueEncoder:
             fn = lambda v, d: self._struct(v, d, tp, fields_of)  # noqa: E731
         else:
             fn = self._repr
+            if (_type_module(tp), _type_qualname(tp)) in _STABLE_REPR_NAMES:
+                self._stable_repr_types.add(tp)
         self._by_type[tp] = fn
         return fn
 
@@ -677,7 +692,8 @@ class ValueEncoder:
     def _repr(self, value, depth: int) -> str:
         tp = type(value)
         lang_type = tp.__name__
-        self._last = None  # a repr can change while the object stays the same
+        if tp not in self._stable_repr_types:
+            self._last = None  # a repr can change while the object stays the same
         if tp in self._slow_repr_types:
             return self.raw("<%s object>" % lang_type, lang_type)
         started = time.perf_counter()

@@ -229,3 +229,15 @@ def test_the_c_node_check_agrees_on_each_kind_of_change():
     _, node = encoder.encode_tracked({"k": Plain(items=items)})
     items.append(3)
     assert _nodes.unchanged(node) is False and _unchanged(node) is False
+
+
+def test_immutable_stdlib_values_shown_by_repr_are_reused_on_identity():
+    import datetime
+    import decimal
+    import re
+
+    encoder = make_encoder()
+    for value in (range(3), re.compile("a+"), decimal.Decimal("1.5"), datetime.date(2020, 1, 2), 3 + 4j):
+        assert encoder.encode_tracked(value)[1] is EMPTY, type(value)
+    # a datetime may carry a tzinfo of any class: its repr is computed again every time
+    assert encoder.encode_tracked(datetime.datetime(2020, 1, 2))[1] is None
