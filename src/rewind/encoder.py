@@ -66,6 +66,8 @@ _STABLE_REPR_NAMES = frozenset({
     ("datetime", "timedelta"), ("datetime", "timezone"), ("decimal", "Decimal"), ("fractions", "Fraction"),
     ("uuid", "UUID"), ("ipaddress", "IPv4Address"), ("ipaddress", "IPv6Address"),
     ("ipaddress", "IPv4Network"), ("ipaddress", "IPv6Network"),
+    *((module, name) for module in ("pathlib", "pathlib._local")  # 3.13 moved the classes
+      for name in ("PurePath", "PurePosixPath", "PureWindowsPath", "Path", "PosixPath", "WindowsPath")),
 })
 # The base `type` descriptors: a metaclass cannot put user code behind them.
 _type_module = type.__dict__["__module__"].__get__
@@ -100,6 +102,22 @@ class TypeTable:
 def _type_name(tp: type) -> str:
     name = tp.__qualname__ if isinstance(getattr(tp, "__qualname__", None), str) else tp.__name__
     return name
+
+
+_OBJECT_REPR = object.__dict__["__repr__"]
+_type_mro = type.__dict__["__mro__"].__get__
+_type_dict = type.__dict__["__dict__"].__get__
+
+
+def _has_default_repr(tp: type) -> bool:
+    """True when `repr` of an instance is object.__repr__ (`<mod.Name object at 0x...>`),
+    which depends on nothing but the object's class and identity.  Looked up along the MRO
+    through the base `type` descriptors, so no metaclass code runs."""
+    for klass in _type_mro(tp):
+        attrs = _type_dict(klass)
+        if "__repr__" in attrs:
+            return attrs["__repr__"] is _OBJECT_REPR
+    return False
 
 
 def _is_stdlib_type(tp: type) -> bool:
@@ -497,15 +515,27 @@ class ValueEncoder:
             fn = self._method
         elif issubclass(tp, _FUNCTION_TYPES):
             fn = self._function
+        elif (_type_module(tp) or "").startswith("rewind."):
+            fn = self._own_object
         elif not _is_stdlib_type(tp) and (tp.__dictoffset__ != 0 or _slot_descriptors(tp)):
             fields_of = _fields_reader(tp)
             fn = lambda v, d: self._struct(v, d, tp, fields_of)  # noqa: E731
         else:
             fn = self._repr
-            if (_type_module(tp), _type_qualname(tp)) in _STABLE_REPR_NAMES:
+            if (_type_module(tp), _type_qualname(tp)) in _STABLE_REPR_NAMES or _has_default_repr(tp):
                 self._stable_repr_types.add(tp)
         self._by_type[tp] = fn
         return fn
+
+    def _own_object(self, value, depth: int) -> str:
+        """rewind's own objects that the program can reach (the stdout/stderr/stdin proxies of IO
+        capture): shown as the stream they stand in for, never as rewind's internals."""
+        try:
+            target = object.__getattribute__(value, "_rw_target")
+        except AttributeError:
+            name = type(value).__name__
+            return self.raw("<%s object>" % name, name)
+        return self.encode(target, depth)
 
     def _int_subclass(self, value, depth: int) -> str:
         plain = int(int.__index__(value))

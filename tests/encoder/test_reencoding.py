@@ -241,3 +241,18 @@ def test_immutable_stdlib_values_shown_by_repr_are_reused_on_identity():
         assert encoder.encode_tracked(value)[1] is EMPTY, type(value)
     # a datetime may carry a tzinfo of any class: its repr is computed again every time
     assert encoder.encode_tracked(datetime.datetime(2020, 1, 2))[1] is None
+
+
+def test_objects_with_the_default_repr_are_reused_on_identity():
+    import argparse
+    import contextlib
+    import pathlib
+    import threading
+
+    encoder = make_encoder()
+    # `<contextlib.ExitStack object at 0x...>` depends on nothing but the class and the identity
+    for value in (contextlib.ExitStack(), pathlib.PurePosixPath("/a/b"), property()):
+        assert encoder.encode_tracked(value)[1] is EMPTY, type(value)
+    # a custom repr shows state that can change in place
+    for value in (argparse.Namespace(a=1), threading.RLock()):
+        assert encoder.encode_tracked(value)[1] is None, type(value)

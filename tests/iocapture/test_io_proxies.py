@@ -9,6 +9,7 @@ import pytest
 from iocap_support import BUFFERED, io_events, line_of, record_bytes, run_bytes, script, text_of
 
 from rewind_testing import run_python
+from tracemodel import Raw
 
 
 def test_print_is_an_event_after_its_step(record, backend, tmp_path):
@@ -411,3 +412,24 @@ def test_api_session_restores_the_streams(tmp_path):
     events = io_events(TraceView(str(tmp_path / "api-trace")))
     assert [(e["meta"]["stream"], e["content"], e["meta"]["line"]) for e in events] == [
         ("stdout", "inside\n", line_of(prog, "# inside")), ("stderr", "inside err\n", line_of(prog, "# inside") + 1)]
+
+
+def test_a_captured_stream_held_in_a_variable_is_shown_as_the_stream(record, backend, tmp_path):
+    # sys.stdout is rewind's proxy while output is captured; a program that keeps it (as pytest's
+    # capture does) must see the stream there, never rewind's internals.
+    prog = script(tmp_path, """
+        import sys
+
+        def keep():
+            out = sys.stdout
+            err = sys.stderr
+            return out is sys.stdout
+
+        keep()
+    """)
+    rec = record(prog, env=backend)
+    shown, = rec.view.values_at("keep", line_of(prog, "return out is sys.stdout"))
+    assert isinstance(shown["out"], Raw) and shown["out"].r.startswith("<_io.TextIOWrapper name='<stdout>'")
+    assert isinstance(shown["err"], Raw) and shown["err"].r.startswith("<_io.TextIOWrapper name='<stderr>'")
+    trace_text = (rec.trace_dir / "trace.json").read_text()
+    assert "_rw_" not in trace_text and "Recorder" not in trace_text
