@@ -50,6 +50,22 @@ _SCALAR_TYPES = frozenset({int, str, float, bool, type(None), bytes})
 _RESUME = dis.opmap.get("RESUME", -1)
 
 
+HINT_FRAMES = 8  # how many callers a call's arguments are looked up in (see Recorder.enter)
+
+
+def _hint_from_callers(stack: list, decision, value: object):
+    """The Node of `value`'s last encoding in the nearest callers that show it with the same
+    filter decision, or None."""
+    for caller in reversed(stack[-HINT_FRAMES:]):
+        if caller.info.decision is decision:
+            for cached in caller.cache.values():
+                if cached[0] is value:
+                    if type(cached[2]) is Node:
+                        return cached[2]
+                    break
+    return None
+
+
 def suspended_line_of(info: "CodeInfo", frame: types.FrameType) -> int:
     """The line a generator/coroutine frame was suspended at, read as it resumes: 3.10
     points at the YIELD_VALUE, 3.11+ at the RESUME right after it (whose line-table entry
@@ -477,14 +493,14 @@ class Recorder:
         """A traced frame starts: Step at the definition line, then Call with the arguments.
 
         The argument encodings seed the new frame's cache, so its first step does not encode
-        them again; an argument that the caller shows too (a method's `self`) is re-encoded
-        from the caller's last encoding of it, when both frames filter values alike."""
+        them again; an argument that a caller shows too (a method's `self`, an object passed
+        down a chain of calls) is re-encoded from that caller's last encoding of it, when both
+        frames filter values alike."""
         with self.lock:
             encode_tracked = self.encoder.encode_tracked
             self._attr_decision = info.decision
             entries = info.local_entries
-            caller = ts.stack[-1] if ts.stack else None
-            caller_cache = caller.cache if caller is not None and caller.info.decision is info.decision else None
+            stack = ts.stack
             active = ActiveFrame(info, frame)
             cache = active.cache
             args = []
@@ -499,11 +515,8 @@ class Recorder:
                 mode = entry[0]
                 if mode == ALLOW:
                     hint = None
-                    if caller_cache and type(value) not in _SCALAR_TYPES:
-                        for cached in caller_cache.values():
-                            if cached[0] is value:
-                                hint = cached[2] if type(cached[2]) is Node else None
-                                break
+                    if stack and type(value) not in _SCALAR_TYPES:
+                        hint = _hint_from_callers(stack, info.decision, value)
                     text, dep = encode_tracked(value, hint)
                     args.append('{"variable_id":%d,"value":%s}' % (self.variables[name], text))
                     if dep is not None:
