@@ -1,6 +1,7 @@
 """Helpers shared by the tests: run rewind in a subprocess, validate its traces."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -64,3 +65,28 @@ def run_python(args: list[str], *, cwd: Path, env: dict | None = None, input: st
                timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=str(cwd), env=subprocess_env(env),
                           capture_output=True, text=True, input=input, timeout=timeout)
+
+
+def per_thread_flow(events: list) -> dict:
+    """Each thread's steps, calls and returns, definitions apart: threads interleave
+    differently from run to run, and so do the values of what they share (the `out` dict
+    they all fill), but each thread's own control flow does not."""
+    threads: dict = {}
+    definitions = []
+    current = 0
+    for event in events:
+        (variant, payload), = event.items()
+        if variant in ("ThreadStart", "ThreadSwitch"):
+            current = payload
+        elif variant == "ThreadExit":
+            continue  # its number depends on which thread ran first
+        elif variant in ("Path", "Function", "Type", "VariableName"):
+            definitions.append(event)
+        elif variant == "Step":
+            threads.setdefault(current, []).append(("Step", payload["line"]))
+        elif variant == "Call":
+            threads.setdefault(current, []).append(("Call", payload["function_id"]))
+        elif variant == "Return":
+            threads.setdefault(current, []).append(("Return",))
+    return {"definitions": sorted(map(json.dumps, definitions)),
+            "threads": sorted(map(json.dumps, threads.values()))}

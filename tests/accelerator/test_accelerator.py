@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rewind_testing import CORPUS, ROOT, run_python, run_rewind
+from rewind_testing import CORPUS, ROOT, per_thread_flow, run_python, run_rewind
 
 HERE = Path(__file__).resolve().parent
 PROGRAMS_DIR = HERE / "programs"
@@ -41,24 +41,8 @@ def _masked_text(trace_dir: Path) -> str:
     return re.sub(r"\b\d{9,}\b", "<ident>", re.sub(r" at 0x[0-9a-f]+", " at 0x?", text))
 
 
-def _per_thread(trace_dir: Path) -> dict:
-    """Each thread's control flow (threads interleave differently from run to run)."""
-    threads: dict = {}
-    definitions = []
-    current = 0
-    for event in json.loads((trace_dir / "trace.json").read_text()):
-        (variant, payload), = event.items()
-        if variant in ("ThreadStart", "ThreadSwitch"):
-            current = payload
-        elif variant in ("Path", "Function", "Type", "VariableName"):
-            definitions.append(event)
-        elif variant == "Step":
-            threads.setdefault(current, []).append(("Step", payload["line"]))
-        elif variant == "Call":
-            threads.setdefault(current, []).append(("Call", payload["function_id"]))
-        elif variant == "Return":
-            threads.setdefault(current, []).append(("Return",))
-    return {"definitions": sorted(map(json.dumps, definitions)), "threads": sorted(map(json.dumps, threads.values()))}
+def _events(trace_dir: Path) -> list:
+    return json.loads((trace_dir / "trace.json").read_text())
 
 
 def _core(trace_dir: Path) -> str:
@@ -72,7 +56,7 @@ def _compare(record, backend, script: Path, cwd: Path, options=()) -> None:
     assert py.proc.returncode == c.proc.returncode
     assert py.stdout == c.stdout
     if script.name == "threads_prog.py":
-        assert _per_thread(py.trace_dir) == _per_thread(c.trace_dir)
+        assert per_thread_flow(_events(py.trace_dir)) == per_thread_flow(_events(c.trace_dir))
     else:
         assert _masked_text(py.trace_dir) == _masked_text(c.trace_dir)
     for name in ("trace_paths.json",):
