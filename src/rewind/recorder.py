@@ -23,6 +23,7 @@ from threading import get_ident
 
 from . import accelerator
 from .encoder import EMPTY, I64_MAX, I64_MIN, Node, TypeTable, ValueEncoder, _escape, exception_text
+from .qualnames import qualname_of
 
 CO_OPTIMIZED = 0x0001
 CO_VARARGS = 0x0004
@@ -299,7 +300,7 @@ class Recorder:
             name = frame.f_globals.get("__name__")
             if isinstance(name, str):
                 module = name
-        qualname = getattr(code, "co_qualname", code.co_name)
+        qualname = qualname_of(code)
         path = os.path.abspath(filename)
         decision = self.chain.decide(module=module, qualname=qualname, filename=path)
         info = CodeInfo(code, decision.trace)

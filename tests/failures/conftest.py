@@ -2,6 +2,7 @@
 run rewind as a child process that a test can signal or limit."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -25,12 +26,19 @@ def program(tmp_path):
     return _program
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def popen_rewind(tmp_path):
     """popen_rewind(args, env=..., **popen_kw) -> a running `python -m rewind args` in tmp_path."""
     started = []
 
     def _popen(args, env=None, **kw):
+        # The signal tests need Python's own SIGINT handling in the child: a test run started in
+        # the background by a shell without job control inherits SIGINT ignored, and so would it.
+        kw.setdefault("preexec_fn", _default_sigint)
         proc = subprocess.Popen([sys.executable, "-m", "rewind", *map(str, args)], cwd=str(tmp_path),
                                 env=subprocess_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, **kw)
