@@ -447,11 +447,6 @@ class Recorder:
         mode = entry[0]
         if mode == ALLOW:
             encoder = self.encoder
-            if value_type is int and I64_MIN <= value <= I64_MAX:
-                text = entry[1] + '{"kind":"Int","i":' + int.__repr__(value) + encoder.int_value_suffix
-                cache[name] = (value, text, EMPTY)
-                parts.append(text)
-                return 1
             # The same container or object as last time: only what changed in it is
             # re-encoded (the encoder returns the hint itself when nothing did).
             hint = cached[2] if cached is not None and cached[0] is value else None
