@@ -348,7 +348,10 @@ class IoCapture:
             tee = self.fdtee
             if tee.paused:
                 tee.resume_reader()  # stopped for a fork
-            if self._step_poll(0) or tee.queue or tee.lock.locked():
+            # Bytes move pipe -> reader (holding tee.lock) -> tee.queue; look in that order.
+            # Looking at the queue before the lock misses bytes the reader queues and lets
+            # go of between the two looks: they would go to the thread's next step.
+            if self._step_poll(0) or tee.lock.locked() or tee.queue:
                 tee.poll_step(tid, self.step_where.get(tid))
             stack = ts.stack
             if stack:
