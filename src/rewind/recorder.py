@@ -203,7 +203,8 @@ class Recorder:
             unchanged, stale_positions = accelerator.node_check(EMPTY)
             self.encoder.use_node_check(unchanged, stale_positions)
             self._core = speedups.Core(self, Recorder.line, EMPTY, FLUSH_EVERY, LARGE_FRAGMENT, unchanged,
-                                       Recorder.enter, Recorder.leave, ActiveFrame, self.encoder.encode(None))
+                                       Recorder.enter, Recorder.leave, ActiveFrame, self.encoder.encode(None),
+                                       CodeInfo, ThreadState)
             self.line = self._core.line
             self.enter = self._core.enter
             self.leave = self._core.leave

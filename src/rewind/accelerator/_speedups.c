@@ -8,8 +8,10 @@
  * `Recorder._value_miss`, and so does everything that is rare (first step of a line,
  * thread switches, IO flushes, forgetting gone names).
  *
- * Only documented CPython API is used (no frame internals): f_locals, f_globals and the
- * recorder's objects are read as attributes, so this builds and runs on 3.10 to 3.13+.
+ * Only documented CPython API is used (no frame internals): f_locals and f_globals through
+ * PyFrame_GetLocals / PyFrame_GetGlobals (by name on 3.10), the recorder's objects as
+ * attributes (the slots of its own classes through their member descriptors), so this
+ * builds and runs on 3.10 to 3.13+.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -31,6 +33,114 @@ static PyObject *empty_tuple, *minus_one, *minus_two;
 enum { MODE_ALLOW = 0, MODE_REDACT = 1, MODE_DROP = 2, MODE_HIDDEN = 3 };
 
 static const char INT_MIDDLE[] = "{\"kind\":\"Int\",\"i\":";
+
+/* ---------------------------------------------------------------------------------------- */
+/* The slots of recorder.py's ActiveFrame, CodeInfo and ThreadState, read and set through    */
+/* their member descriptors (tp_descr_get / tp_descr_set) instead of a by-name attribute      */
+/* lookup: these are the most frequent reads of the hot path.  An object that is not exactly */
+/* one of those classes (or before Core has been given them) goes by name, as before.        */
+
+enum { K_ACTIVE, K_INFO, K_THREAD, K_COUNT };
+enum {
+    SL_A_INFO, SL_A_FRAME, SL_A_LAST_LINE, SL_A_CACHE, SL_A_EXCEPTION, SL_A_EXCEPTION_LASTI, SL_A_RESUME_PENDING,
+    SL_I_CODE, SL_I_TRACED, SL_I_DECISION, SL_I_IS_MODULE, SL_I_LOCAL_ENTRIES, SL_I_GLOBAL_ENTRIES,
+    SL_I_GLOBAL_NAMES, SL_I_STEP_TEXTS, SL_I_ARG_NAMES, SL_I_CALL_STEP, SL_I_FUNCTION_ID, SL_I_RET_MODE,
+    SL_T_STACK, SL_T_TID, SL_COUNT
+};
+static const struct { int owner; PyObject **name; } SLOTS[SL_COUNT] = {
+    [SL_A_INFO] = {K_ACTIVE, &s_info}, [SL_A_FRAME] = {K_ACTIVE, &s_frame},
+    [SL_A_LAST_LINE] = {K_ACTIVE, &s_last_line}, [SL_A_CACHE] = {K_ACTIVE, &s_cache},
+    [SL_A_EXCEPTION] = {K_ACTIVE, &s_exception}, [SL_A_EXCEPTION_LASTI] = {K_ACTIVE, &s_exception_lasti},
+    [SL_A_RESUME_PENDING] = {K_ACTIVE, &s_resume_pending},
+    [SL_I_CODE] = {K_INFO, &s_code}, [SL_I_TRACED] = {K_INFO, &s_traced}, [SL_I_DECISION] = {K_INFO, &s_decision},
+    [SL_I_IS_MODULE] = {K_INFO, &s_is_module}, [SL_I_LOCAL_ENTRIES] = {K_INFO, &s_local_entries},
+    [SL_I_GLOBAL_ENTRIES] = {K_INFO, &s_global_entries}, [SL_I_GLOBAL_NAMES] = {K_INFO, &s_global_names},
+    [SL_I_STEP_TEXTS] = {K_INFO, &s_step_texts}, [SL_I_ARG_NAMES] = {K_INFO, &s_arg_names},
+    [SL_I_CALL_STEP] = {K_INFO, &s_call_step}, [SL_I_FUNCTION_ID] = {K_INFO, &s_function_id},
+    [SL_I_RET_MODE] = {K_INFO, &s_ret_mode},
+    [SL_T_STACK] = {K_THREAD, &s_stack}, [SL_T_TID] = {K_THREAD, &s_tid},
+};
+static PyTypeObject *slot_class[K_COUNT];
+static PyObject *slot_descr[SL_COUNT];
+
+/* obj.<slot> (new reference). */
+static inline PyObject *
+sget(PyObject *obj, int slot)
+{
+    PyObject *descr = slot_descr[slot];
+    if (descr != NULL && Py_TYPE(obj) == slot_class[SLOTS[slot].owner])
+        return Py_TYPE(descr)->tp_descr_get(descr, obj, (PyObject *)Py_TYPE(obj));
+    return PyObject_GetAttr(obj, *SLOTS[slot].name);
+}
+
+/* obj.<slot> = value. */
+static inline int
+sset(PyObject *obj, int slot, PyObject *value)
+{
+    PyObject *descr = slot_descr[slot];
+    if (descr != NULL && Py_TYPE(obj) == slot_class[SLOTS[slot].owner])
+        return Py_TYPE(descr)->tp_descr_set(descr, obj, value);
+    return PyObject_SetAttr(obj, *SLOTS[slot].name, value);
+}
+
+/* frame.f_locals / frame.f_globals (new references): PyFrame_GetLocals / PyFrame_GetGlobals
+ * where they exist (3.11+), by name otherwise. */
+static PyObject *
+frame_locals(PyObject *frame)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    if (PyFrame_Check(frame))
+        return PyFrame_GetLocals((PyFrameObject *)frame);
+#endif
+    return PyObject_GetAttr(frame, s_f_locals);
+}
+
+static PyObject *
+frame_globals(PyObject *frame)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    if (PyFrame_Check(frame))
+        return PyFrame_GetGlobals((PyFrameObject *)frame);
+#endif
+    return PyObject_GetAttr(frame, s_f_globals);
+}
+
+/* Takes the member descriptors of the three classes (each must be a class whose slot of that
+ * name is a member descriptor of its own; anything else keeps the by-name lookups). */
+static int
+configure_slots(PyObject *classes[K_COUNT])
+{
+    PyObject *descrs[SL_COUNT] = {NULL};
+    for (int k = 0; k < K_COUNT; k++) {
+        if (classes[k] == NULL || !PyType_Check(classes[k]))
+            return 0;
+    }
+    for (int i = 0; i < SL_COUNT; i++) {
+        PyTypeObject *owner = (PyTypeObject *)classes[SLOTS[i].owner];
+        PyObject *own = PyObject_GetAttrString((PyObject *)owner, "__dict__");
+        PyObject *descr = own == NULL ? NULL : PyObject_GetItem(own, *SLOTS[i].name);
+        Py_XDECREF(own);
+        if (descr == NULL || !PyObject_TypeCheck(descr, &PyMemberDescr_Type)
+                || Py_TYPE(descr)->tp_descr_get == NULL || Py_TYPE(descr)->tp_descr_set == NULL) {
+            Py_XDECREF(descr);
+            for (int j = 0; j < i; j++)
+                Py_DECREF(descrs[j]);
+            if (PyErr_Occurred()) {
+                if (!PyErr_ExceptionMatches(PyExc_KeyError))
+                    return -1;
+                PyErr_Clear();
+            }
+            return 0;
+        }
+        descrs[i] = descr;
+    }
+    /* Kept for the process's life: Core objects made later share them. */
+    for (int i = 0; i < SL_COUNT; i++)
+        Py_XSETREF(slot_descr[i], descrs[i]);
+    for (int k = 0; k < K_COUNT; k++)
+        Py_XSETREF(slot_class[k], (PyTypeObject *)Py_NewRef(classes[k]));
+    return 0;
+}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Core: one per Recorder.                                                                   */
@@ -307,7 +417,7 @@ static int
 values(CoreObject *self, PyObject *info, PyObject *entries, PyObject *source, int is_pairs, PyObject *kind,
        PyObject *active, PyObject *parts, PyObject **suffix, Py_ssize_t *kept)
 {
-    PyObject *cache = PyObject_GetAttr(active, s_cache);
+    PyObject *cache = sget(active, SL_A_CACHE);
     if (cache == NULL)
         return -1;
     if (!PyDict_Check(cache) || !PyDict_Check(entries)) {
@@ -385,39 +495,39 @@ snapshot(CoreObject *self, PyObject *info, PyObject *active, PyObject *parts)
     Py_ssize_t kept = 0;
     int rc = -1;
 
-    frame = PyObject_GetAttr(active, s_frame);
+    frame = sget(active, SL_A_FRAME);
     if (frame == NULL)
         goto done;
-    decision = PyObject_GetAttr(info, s_decision);
+    decision = sget(info, SL_I_DECISION);
     if (decision == NULL || rset(self, s_attr_decision, decision) < 0)
         goto done;
-    PyObject *is_module_obj = PyObject_GetAttr(info, s_is_module);
+    PyObject *is_module_obj = sget(info, SL_I_IS_MODULE);
     if (is_module_obj == NULL)
         goto done;
     int is_module = PyObject_IsTrue(is_module_obj);
     Py_DECREF(is_module_obj);
     if (is_module < 0)
         goto done;
-    locals = PyObject_GetAttr(frame, s_f_locals);
+    locals = frame_locals(frame);
     if (locals == NULL)
         goto done;
     if (is_module) {
-        entries = PyObject_GetAttr(info, s_global_entries);
+        entries = sget(info, SL_I_GLOBAL_ENTRIES);
         if (entries == NULL || values(self, info, entries, locals, 0, s_global, active, parts, &suffix, &kept) < 0)
             goto done;
     }
     else {
-        entries = PyObject_GetAttr(info, s_local_entries);
+        entries = sget(info, SL_I_LOCAL_ENTRIES);
         if (entries == NULL || values(self, info, entries, locals, 0, Py_None, active, parts, &suffix, &kept) < 0)
             goto done;
-        gnames = PyObject_GetAttr(info, s_global_names);
+        gnames = sget(info, SL_I_GLOBAL_NAMES);
         if (gnames == NULL)
             goto done;
         int any = PyObject_IsTrue(gnames);
         if (any < 0)
             goto done;
         if (any) {
-            globals = PyObject_GetAttr(frame, s_f_globals);
+            globals = frame_globals(frame);
             if (globals == NULL || !PyTuple_Check(gnames))
                 goto bad_globals;
             pairs = PyList_New(0);
@@ -461,13 +571,13 @@ snapshot(CoreObject *self, PyObject *info, PyObject *active, PyObject *parts)
             }
             if (PyList_GET_SIZE(pairs) > 0) {
                 Py_DECREF(entries);
-                entries = PyObject_GetAttr(info, s_global_entries);
+                entries = sget(info, SL_I_GLOBAL_ENTRIES);
                 if (entries == NULL || values(self, info, entries, pairs, 1, s_global, active, parts, &suffix, &kept) < 0)
                     goto done;
             }
         }
     }
-    cache = PyObject_GetAttr(active, s_cache);
+    cache = sget(active, SL_A_CACHE);
     if (cache == NULL)
         goto done;
     Py_ssize_t cached = PyObject_Length(cache);
@@ -524,7 +634,7 @@ emit_text(CoreObject *self, PyObject *ts, PyObject *text)
     PyObject *tid = NULL, *current = NULL, *buffer = NULL;
     int rc = -1;
     Py_INCREF(text);
-    tid = PyObject_GetAttr(ts, s_tid);
+    tid = sget(ts, SL_T_TID);
     current = tid == NULL ? NULL : rget(self, s_current_tid);
     if (current == NULL)
         goto done;
@@ -602,10 +712,10 @@ line_body(CoreObject *self, PyObject *ts, PyObject *active, PyObject *line)
     PyObject *info = NULL, *step_texts = NULL, *parts = NULL, *text = NULL;
     int rc = -1;
 
-    info = PyObject_GetAttr(active, s_info);
+    info = sget(active, SL_A_INFO);
     if (info == NULL)
         goto done;
-    step_texts = PyObject_GetAttr(info, s_step_texts);
+    step_texts = sget(info, SL_I_STEP_TEXTS);
     if (step_texts == NULL)
         goto done;
     PyObject *step = PyDict_CheckExact(step_texts) ? PyDict_GetItemWithError(step_texts, line) : NULL;
@@ -618,7 +728,7 @@ line_body(CoreObject *self, PyObject *ts, PyObject *active, PyObject *line)
         goto done;
     Py_INCREF(step);
     PyList_SET_ITEM(parts, 0, step);
-    if (PyObject_SetAttr(active, s_last_line, line) < 0)
+    if (sset(active, SL_A_LAST_LINE, line) < 0)
         goto done;
     PyObject *pending = rget(self, s_io_pending);
     if (pending == NULL)
@@ -937,12 +1047,12 @@ new_active(CoreObject *self, PyObject *info, PyObject *frame, PyObject *cache)
     PyObject *active = PyType_GenericNew((PyTypeObject *)self->active_frame, empty_tuple, NULL);
     if (active == NULL)
         return NULL;
-    if (PyObject_SetAttr(active, s_info, info) < 0 || PyObject_SetAttr(active, s_frame, frame) < 0
-            || PyObject_SetAttr(active, s_last_line, minus_one) < 0
-            || PyObject_SetAttr(active, s_exception, Py_None) < 0
-            || PyObject_SetAttr(active, s_exception_lasti, minus_two) < 0
-            || PyObject_SetAttr(active, s_resume_pending, Py_False) < 0
-            || PyObject_SetAttr(active, s_cache, cache) < 0) {
+    if (sset(active, SL_A_INFO, info) < 0 || sset(active, SL_A_FRAME, frame) < 0
+            || sset(active, SL_A_LAST_LINE, minus_one) < 0
+            || sset(active, SL_A_EXCEPTION, Py_None) < 0
+            || sset(active, SL_A_EXCEPTION_LASTI, minus_two) < 0
+            || sset(active, SL_A_RESUME_PENDING, Py_False) < 0
+            || sset(active, SL_A_CACHE, cache) < 0) {
         Py_DECREF(active);
         return NULL;
     }
@@ -976,21 +1086,21 @@ enter_body(CoreObject *self, PyObject *ts, PyObject *info, PyObject *frame, PyOb
         goto done;
     }
     /* Pass 1: check that this call is a common one, changing nothing. */
-    arg_names = PyObject_GetAttr(info, s_arg_names);
+    arg_names = sget(info, SL_I_ARG_NAMES);
     if (arg_names == NULL)
         goto done;
     if (!PyTuple_CheckExact(arg_names) || (n = PyTuple_GET_SIZE(arg_names)) > FAST_ARGS)
         goto fallback;
-    entries = PyObject_GetAttr(info, s_local_entries);
-    call_step = entries == NULL ? NULL : PyObject_GetAttr(info, s_call_step);
-    function_id = call_step == NULL ? NULL : PyObject_GetAttr(info, s_function_id);
-    stack = function_id == NULL ? NULL : PyObject_GetAttr(ts, s_stack);
+    entries = sget(info, SL_I_LOCAL_ENTRIES);
+    call_step = entries == NULL ? NULL : sget(info, SL_I_CALL_STEP);
+    function_id = call_step == NULL ? NULL : sget(info, SL_I_FUNCTION_ID);
+    stack = function_id == NULL ? NULL : sget(ts, SL_T_STACK);
     if (stack == NULL)
         goto done;
     if (!PyDict_CheckExact(entries) || !is_ascii(call_step) || !PyList_CheckExact(stack)
             || as_int64(function_id, &fid) != 1)
         goto fallback;
-    locals = PyObject_GetAttr(frame, s_f_locals);
+    locals = frame_locals(frame);
     if (locals == NULL)
         goto done;
     for (i = 0; i < n; i++) {
@@ -1064,7 +1174,7 @@ enter_body(CoreObject *self, PyObject *ts, PyObject *info, PyObject *frame, PyOb
     }
 
     /* Pass 2: the call. */
-    decision = PyObject_GetAttr(info, s_decision);
+    decision = sget(info, SL_I_DECISION);
     if (decision == NULL || rset(self, s_attr_decision, decision) < 0)
         goto done;
     cache = PyDict_New();
@@ -1188,14 +1298,14 @@ leave_body(CoreObject *self, PyObject *ts, PyObject *value)
         PyErr_SetString(PyExc_RuntimeError, "Core was made without py_leave");
         goto done;
     }
-    stack = PyObject_GetAttr(ts, s_stack);
+    stack = sget(ts, SL_T_STACK);
     if (stack == NULL)
         goto done;
     if (!PyList_CheckExact(stack) || PyList_GET_SIZE(stack) == 0)
         goto fallback;
     top = Py_NewRef(PyList_GET_ITEM(stack, PyList_GET_SIZE(stack) - 1));
-    info = PyObject_GetAttr(top, s_info);
-    mode_obj = info == NULL ? NULL : PyObject_GetAttr(info, s_ret_mode);
+    info = sget(top, SL_A_INFO);
+    mode_obj = info == NULL ? NULL : sget(info, SL_I_RET_MODE);
     if (mode_obj == NULL)
         goto done;
     if (!PyLong_CheckExact(mode_obj))
@@ -1224,7 +1334,7 @@ leave_body(CoreObject *self, PyObject *ts, PyObject *value)
             if (!is_ascii(suffix))
                 goto fallback;
         }
-        decision = PyObject_GetAttr(info, s_decision);
+        decision = sget(info, SL_I_DECISION);
         if (decision == NULL || rset(self, s_attr_decision, decision) < 0)
             goto done;
     }
@@ -1337,12 +1447,13 @@ static int
 core_init(CoreObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"recorder", "py_line", "empty", "flush_every", "large_fragment", "node_check",
-                             "py_enter", "py_leave", "active_frame", "none_text", NULL};
+                             "py_enter", "py_leave", "active_frame", "none_text", "code_info", "thread_state", NULL};
     PyObject *recorder, *py_line, *empty, *node_check = NULL, *py_enter = NULL, *py_leave = NULL,
-             *active_frame = NULL, *none_text = NULL;
+             *active_frame = NULL, *none_text = NULL, *code_info = NULL, *thread_state = NULL;
     Py_ssize_t flush_every, large_fragment;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOnn|OOOOU:Core", kwlist, &recorder, &py_line, &empty, &flush_every,
-                                     &large_fragment, &node_check, &py_enter, &py_leave, &active_frame, &none_text))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOnn|OOOOUOO:Core", kwlist, &recorder, &py_line, &empty,
+                                     &flush_every, &large_fragment, &node_check, &py_enter, &py_leave, &active_frame,
+                                     &none_text, &code_info, &thread_state))
         return -1;
     if (py_enter == Py_None)
         py_enter = NULL;
@@ -1357,6 +1468,11 @@ core_init(CoreObject *self, PyObject *args, PyObject *kwds)
     if (active_frame != NULL && !PyType_Check(active_frame)) {
         PyErr_SetString(PyExc_TypeError, "active_frame must be a class");
         return -1;
+    }
+    if (active_frame != NULL && code_info != NULL && thread_state != NULL) {
+        PyObject *classes[K_COUNT] = {[K_ACTIVE] = active_frame, [K_INFO] = code_info, [K_THREAD] = thread_state};
+        if (configure_slots(classes) < 0)
+            return -1;
     }
     PyObject *rdict = PyObject_GenericGetDict(recorder, NULL);
     if (rdict == NULL)
@@ -1483,7 +1599,7 @@ monitor_line_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyOb
     }
     PyObject *stack = NULL, *active = NULL, *info = NULL, *info_code = NULL, *r = NULL;
     int failed = 1;
-    stack = PyObject_GetAttr(ts, s_stack);
+    stack = sget(ts, SL_T_STACK);
     if (stack == NULL)
         goto done;
     Py_ssize_t depth = PyObject_Length(stack);
@@ -1493,10 +1609,10 @@ monitor_line_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyOb
         active = PySequence_GetItem(stack, depth - 1);
         if (active == NULL)
             goto done;
-        info = PyObject_GetAttr(active, s_info);
+        info = sget(active, SL_A_INFO);
         if (info == NULL)
             goto done;
-        info_code = PyObject_GetAttr(info, s_code);
+        info_code = sget(info, SL_I_CODE);
         if (info_code == NULL)
             goto done;
         if (info_code == code) {
@@ -1685,7 +1801,7 @@ monitor_start_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyO
         goto fallback;  /* first sight of this code object */
     }
     Py_INCREF(info);
-    PyObject *traced = PyObject_GetAttr(info, s_traced);
+    PyObject *traced = sget(info, SL_I_TRACED);
     int is_traced = traced == NULL ? -1 : PyObject_IsTrue(traced);
     Py_XDECREF(traced);
     if (is_traced <= 0) {
@@ -1753,7 +1869,7 @@ monitor_return_call(PyObject *callable, PyObject *const *args, size_t nargsf, Py
         }
         return call_guard(self->guard);
     }
-    stack = PyObject_GetAttr(ts, s_stack);
+    stack = sget(ts, SL_T_STACK);
     if (stack == NULL)
         goto done;
     int nonempty = PyObject_IsTrue(stack);
@@ -1761,8 +1877,8 @@ monitor_return_call(PyObject *callable, PyObject *const *args, size_t nargsf, Py
         goto done;
     if (nonempty) {
         active = PySequence_GetItem(stack, -1);
-        info = active == NULL ? NULL : PyObject_GetAttr(active, s_info);
-        info_code = info == NULL ? NULL : PyObject_GetAttr(info, s_code);
+        info = active == NULL ? NULL : sget(active, SL_A_INFO);
+        info_code = info == NULL ? NULL : sget(info, SL_I_CODE);
         if (info_code == NULL)
             goto done;
         if (info_code == code) {
@@ -1898,7 +2014,7 @@ static PyTypeObject CoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "rewind.accelerator._speedups.Core",
     .tp_doc = PyDoc_STR("Core(recorder, py_line, empty, flush_every, large_fragment, node_check=None, py_enter=None, "
-                         "py_leave=None, active_frame=None, none_text=None): the per-line, call and return work of one Recorder."),
+                         "py_leave=None, active_frame=None, none_text=None, code_info=None, thread_state=None): the per-line, call and return work of one Recorder."),
     .tp_basicsize = sizeof(CoreObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
