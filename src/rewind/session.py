@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import shutil
 import signal
 import sys
@@ -47,7 +46,7 @@ TRACE_FILES = frozenset({"trace.json", "trace.bin", "trace_metadata.json", "trac
 def uuid7() -> str:
     """A UUIDv7 string (48-bit unix ms, version 7, variant 10, random rest)."""
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(secrets.token_bytes(10), "big")
+    rand = int.from_bytes(os.urandom(10), "big")
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
     value |= ((rand >> 62) & 0xFFF) << 64
@@ -145,7 +144,7 @@ class Session:
             os.makedirs(parent, exist_ok=True)
             salvage.remove_stale_staging(parent, os.path.basename(target))
             self.staging = os.path.join(parent, ".%s.rewind-staging-%d-%s"
-                                        % (os.path.basename(target), os.getpid(), secrets.token_hex(4)))
+                                        % (os.path.basename(target), os.getpid(), os.urandom(4).hex()))
             os.mkdir(self.staging)
         except OSError as exc:
             raise errors.environment("ERR_TRACE_DIR_CREATE_FAILED", "cannot create the trace directory",
