@@ -204,7 +204,7 @@ class Recorder:
             self.encoder.use_node_check(unchanged, stale_positions)
             self._core = speedups.Core(self, Recorder.line, EMPTY, FLUSH_EVERY, LARGE_FRAGMENT, unchanged,
                                        Recorder.enter, Recorder.leave, ActiveFrame, self.encoder.encode(None),
-                                       CodeInfo, ThreadState)
+                                       CodeInfo, ThreadState, HIDDEN_GLOBAL_TYPES)
             self.line = self._core.line
             self.enter = self._core.enter
             self.leave = self._core.leave
@@ -397,8 +397,11 @@ class Recorder:
             kept = self._values(info, info.local_entries, local_names.items(), None, active, parts)
             if info.global_names:
                 module_globals = frame.f_globals
-                pairs = [(name, module_globals[name]) for name in info.global_names
-                         if name in module_globals and name not in local_names]
+                # Imports, functions and classes are left out here already (_value_miss
+                # would skip them): a recursive function names itself at every step.
+                pairs = [(name, value) for name in info.global_names
+                         if name in module_globals and type(value := module_globals[name]) not in HIDDEN_GLOBAL_TYPES
+                         and name not in local_names]
                 if pairs:
                     kept += self._values(info, info.global_entries, pairs, "global", active, parts)
         if kept != len(active.cache):

@@ -158,6 +158,7 @@ typedef struct {
     PyObject *py_leave;
     PyObject *active_frame; /* the ActiveFrame class */
     PyObject *none_text;  /* the encoder's text of None (encoder.NONE_TEXT) */
+    PyObject *hidden_global_types; /* recorder.HIDDEN_GLOBAL_TYPES (a frozenset), or NULL */
     /* The encoder's texts of the other scalars, read from it on first use (scalars_loaded):
      * its _float_suffix, _str_suffix, _true, _false, max_string, and encoder._escape. */
     int scalars_loaded;
@@ -281,6 +282,15 @@ scalar_body(CoreObject *self, PyObject *value)
 
 /* Recorder._values over one (name, value) pair; adds to *kept.  *suffix is the encoder's
  * int_value_suffix, read on first use. */
+/* type(value) in HIDDEN_GLOBAL_TYPES: 1, 0, or -1 on error. */
+static inline int
+hidden_global(CoreObject *self, PyObject *value)
+{
+    if (self->hidden_global_types == NULL)
+        return 0;
+    return PySet_Contains(self->hidden_global_types, (PyObject *)Py_TYPE(value));
+}
+
 static int
 value_one(CoreObject *self, PyObject *info, PyObject *entries, PyObject *name, PyObject *value,
           PyObject *kind, PyObject *cache, PyObject *parts, PyObject **suffix, Py_ssize_t *kept)
@@ -393,6 +403,12 @@ value_one(CoreObject *self, PyObject *info, PyObject *entries, PyObject *name, P
             if (PyErr_Occurred())
                 return -1;
         }
+    }
+    /* A global import, function or class: not shown (the first test of _value_miss). */
+    if (kind != Py_None) {
+        int hidden = hidden_global(self, value);
+        if (hidden != 0)
+            return hidden < 0 ? -1 : 0;
     }
     /* Everything else: Recorder._value_miss(info, entries, name, value, kind, cached, cache, parts).
      * It runs Python code, so hold `cached` across the call. */
@@ -553,6 +569,14 @@ snapshot(CoreObject *self, PyObject *info, PyObject *active, PyObject *parts)
                     value = PyObject_GetItem(globals, name);
                     if (value == NULL)
                         goto done;
+                }
+                /* Left out before the pair is made, as Recorder._snapshot does. */
+                int hidden = hidden_global(self, value);
+                if (hidden != 0) {
+                    Py_DECREF(value);
+                    if (hidden < 0)
+                        goto done;
+                    continue;
                 }
                 int shadowed = contains(locals, name);
                 if (shadowed) {
@@ -1447,13 +1471,15 @@ static int
 core_init(CoreObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"recorder", "py_line", "empty", "flush_every", "large_fragment", "node_check",
-                             "py_enter", "py_leave", "active_frame", "none_text", "code_info", "thread_state", NULL};
+                             "py_enter", "py_leave", "active_frame", "none_text", "code_info", "thread_state",
+                             "hidden_global_types", NULL};
     PyObject *recorder, *py_line, *empty, *node_check = NULL, *py_enter = NULL, *py_leave = NULL,
-             *active_frame = NULL, *none_text = NULL, *code_info = NULL, *thread_state = NULL;
+             *active_frame = NULL, *none_text = NULL, *code_info = NULL, *thread_state = NULL,
+             *hidden_global_types = NULL;
     Py_ssize_t flush_every, large_fragment;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOnn|OOOOUOO:Core", kwlist, &recorder, &py_line, &empty,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOnn|OOOOUOOO!:Core", kwlist, &recorder, &py_line, &empty,
                                      &flush_every, &large_fragment, &node_check, &py_enter, &py_leave, &active_frame,
-                                     &none_text, &code_info, &thread_state))
+                                     &none_text, &code_info, &thread_state, &PyFrozenSet_Type, &hidden_global_types))
         return -1;
     if (py_enter == Py_None)
         py_enter = NULL;
@@ -1506,6 +1532,7 @@ core_init(CoreObject *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->py_leave, Py_XNewRef(py_leave));
     Py_XSETREF(self->active_frame, Py_XNewRef(active_frame));
     Py_XSETREF(self->none_text, Py_XNewRef(none_text));
+    Py_XSETREF(self->hidden_global_types, Py_XNewRef(hidden_global_types));
     self->flush_every = flush_every;
     self->large_fragment = large_fragment;
     return 0;
@@ -1530,6 +1557,7 @@ core_traverse(CoreObject *self, visitproc visit, void *arg)
     Py_VISIT(self->py_leave);
     Py_VISIT(self->active_frame);
     Py_VISIT(self->none_text);
+    Py_VISIT(self->hidden_global_types);
     return 0;
 }
 
@@ -1552,6 +1580,7 @@ core_clear(CoreObject *self)
     Py_CLEAR(self->py_leave);
     Py_CLEAR(self->active_frame);
     Py_CLEAR(self->none_text);
+    Py_CLEAR(self->hidden_global_types);
     return 0;
 }
 
@@ -2014,7 +2043,8 @@ static PyTypeObject CoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "rewind.accelerator._speedups.Core",
     .tp_doc = PyDoc_STR("Core(recorder, py_line, empty, flush_every, large_fragment, node_check=None, py_enter=None, "
-                         "py_leave=None, active_frame=None, none_text=None, code_info=None, thread_state=None): the per-line, call and return work of one Recorder."),
+                         "py_leave=None, active_frame=None, none_text=None, code_info=None, thread_state=None, "
+                         "hidden_global_types=None): the per-line, call and return work of one Recorder."),
     .tp_basicsize = sizeof(CoreObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,

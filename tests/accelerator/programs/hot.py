@@ -1,6 +1,7 @@
 """Every branch of the accelerated snapshot loop: module-level ints (globals), a function
 reading globals, cache hits and misses, ints at the int64 edges, bools, big ints, floats,
-strings, containers mutated in place, `del`, a name rebound to a hidden type, closures,
+strings, containers mutated in place, `del`, a name rebound to a hidden type (a local, and
+a global that switches between a value, a function and a module), closures,
 comprehensions, a generator, redacted and dropped ints (filter.toml), and output between
 steps (IO capture flushes)."""
 import sys
@@ -64,6 +65,19 @@ def outer():
     return x
 
 
+shifting = 1
+
+
+def shifts():
+    """A global read at every step that is a value, then a function, then a module."""
+    global shifting
+    seen = 0
+    for step in range(4):
+        seen += 1 if callable(shifting) else 0
+        shifting = (helper, 2, sys, 3)[step]
+    return seen
+
+
 def gen(n):
     for g in range(n):
         yield g * 3
@@ -72,4 +86,5 @@ def gen(n):
 print(work(25))
 print(outer())
 print(sum(gen(6)))
+print(shifts())
 print(counter, label, table)
