@@ -69,6 +69,13 @@ _STABLE_REPR_NAMES = frozenset({
     *((module, name) for module in ("pathlib", "pathlib._local")  # 3.13 moved the classes
       for name in ("PurePath", "PurePosixPath", "PureWindowsPath", "Path", "PosixPath", "WindowsPath")),
 })
+# Stdlib types whose repr depends only on the object's identity, its exact class and one
+# attribute that is a str: (module, qualname) -> that attribute.  Their repr is taken again
+# only when the attribute changes (see _repr_inputs_reader); markdown's documents are
+# trees of these, which every step of its processors shows.
+_REPR_INPUT_NAMES = {
+    ("xml.etree.ElementTree", "Element"): "tag",  # <Element 'p' at 0x...> (C and Python versions)
+}
 # The base `type` descriptors: a metaclass cannot put user code behind them.
 _type_module = type.__dict__["__module__"].__get__
 _type_qualname = type.__dict__["__qualname__"].__get__
@@ -164,6 +171,7 @@ class ValueEncoder:
         self._struct_types: dict[tuple, int] = {}
         self._slow_repr_types: set[type] = set()
         self._stable_repr_types: set[type] = set()
+        self._repr_inputs: dict[type, Callable] = {}
         self._namedtuple_readers: dict[type, Callable] = {}
         self._active: set[int] = set()
         self.in_repr = False
@@ -525,8 +533,11 @@ class ValueEncoder:
             fn = lambda v, d: self._struct(v, d, tp, fields_of)  # noqa: E731
         else:
             fn = self._repr
-            if (_type_module(tp), _type_qualname(tp)) in _STABLE_REPR_NAMES or _has_default_repr(tp):
+            name = (_type_module(tp), _type_qualname(tp))
+            if name in _STABLE_REPR_NAMES or _has_default_repr(tp):
                 self._stable_repr_types.add(tp)
+            elif name in _REPR_INPUT_NAMES:
+                self._repr_inputs[tp] = _repr_inputs_reader(tp, _REPR_INPUT_NAMES[name])
         self._by_type[tp] = fn
         return fn
 
@@ -730,7 +741,15 @@ class ValueEncoder:
             self.in_repr = False
         if time.perf_counter() - started > SLOW_REPR_SECONDS:
             self._slow_repr_types.add(tp)
-        return self.raw(text, lang_type)
+        text = self.raw(text, lang_type)
+        inputs_of = self._repr_inputs.get(tp)
+        if inputs_of is not None:
+            size, inputs = inputs_of(value)
+            if size >= 0:
+                # Exact while the object holds the same attribute value (checked like a
+                # container's items: _unchanged, the accelerator's node check).
+                self._last = Node(inputs_of, value, size, inputs, [], [], [], text)
+        return text
 
 
 # -- what an encoding depends on ---------------------------------------------------------------
@@ -884,6 +903,26 @@ def _fields_reader(tp: type):
         return len(flat) // 2, flat
 
     return fields_of
+
+
+def _repr_inputs_reader(tp: type, name: str):
+    """A snapshot function for a type of _REPR_INPUT_NAMES: (0, (attribute,)) while the
+    attribute is a str, whose repr cannot change; -1 (never equal) otherwise, and for an
+    object whose class was reassigned or whose attribute cannot be read."""
+    descriptor = _type_dict(tp).get(name)
+    getter = descriptor.__get__ if descriptor is not None and hasattr(descriptor, "__get__") else None
+    get = object.__getattribute__
+
+    def inputs_of(value) -> tuple[int, tuple]:
+        if type(value) is not tp:
+            return -1, ()
+        try:
+            attribute = getter(value, tp) if getter is not None else get(value, name)
+        except Exception:
+            return -1, ()
+        return (0, (attribute,)) if type(attribute) is str else (-1, ())
+
+    return inputs_of
 
 
 def exception_text(exc: BaseException) -> str:

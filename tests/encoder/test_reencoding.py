@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import random
+import xml.etree.ElementTree as ET
 from collections import deque, namedtuple
 
 import pytest
@@ -112,7 +113,7 @@ def test_class_reassignment_changes_the_struct_type():
 
 def build(rng: random.Random, depth: int, pool: list):
     """A random nested value; every container made is added to `pool` (targets of mutations)."""
-    kind = rng.randrange(10) if depth < 4 else rng.randrange(3)
+    kind = rng.randrange(11) if depth < 4 else rng.randrange(3)
     if kind == 0:
         return rng.choice([0, 1, -7, 2**70, 3.5, "x", "long" * 3, b"by", None, True])
     if kind == 1:
@@ -135,6 +136,8 @@ def build(rng: random.Random, depth: int, pool: list):
             value.b = build(rng, depth + 1, pool)
     elif kind == 8:
         value = Pair(build(rng, depth + 1, pool), build(rng, depth + 1, pool))
+    elif kind == 10:
+        value = ET.Element(rng.choice(["p", "em"]))  # shown by a repr that depends on its tag
     else:
         value = rng.choice([set, deque, frozenset])(rng.randrange(50) for _ in range(rng.randrange(4)))
     pool.append(value)
@@ -185,6 +188,8 @@ def mutate(rng: random.Random, pool: list, root) -> None:
         target.add(rng.randrange(60)) if rng.random() < 0.6 or not target else target.pop()
     elif isinstance(target, deque):
         target.appendleft(new) if rng.random() < 0.6 or not target else target.pop()
+    elif isinstance(target, ET.Element):
+        target.tag = rng.choice(["p", "em", "strong", 7])  # a str, or a tag that is not one
     # tuples, namedtuples and frozensets are immutable: nothing to do
 
 
@@ -219,7 +224,8 @@ def test_reencoding_matches_a_fresh_encoding(node_check, seed, max_depth, max_it
 @pytest.mark.skipif(_nodes is None, reason="the C accelerator is not built (accelerator/_nodes.c)")
 def test_the_c_node_check_agrees_on_each_kind_of_change():
     deque_value = deque([1, 2])
-    values = [[1, 2], {"a": [1]}, {1, 2}, frozenset({3}), deque_value, (1, [2]), Plain(a=1), Pair(1, [2])]
+    values = [[1, 2], {"a": [1]}, {1, 2}, frozenset({3}), deque_value, (1, [2]), Plain(a=1), Pair(1, [2]),
+              ET.Element("p")]
     for value in values:
         encoder = make_encoder("python", max_depth=3, max_items=5)
         _, node = encoder.encode_tracked([value])
@@ -241,6 +247,26 @@ def test_immutable_stdlib_values_shown_by_repr_are_reused_on_identity():
         assert encoder.encode_tracked(value)[1] is EMPTY, type(value)
     # a datetime may carry a tzinfo of any class: its repr is computed again every time
     assert encoder.encode_tracked(datetime.datetime(2020, 1, 2))[1] is None
+
+
+def test_an_element_repr_is_taken_again_only_when_its_tag_changes():
+    # <Element 'p' at 0x...>: the class, the identity and the tag; markdown's trees are these
+    for node_check in NODE_CHECKS:
+        encoder = make_encoder(node_check)
+        paragraph, bold = ET.Element("p"), ET.Element("b")
+        tree = {"children": [paragraph, bold]}
+        text, node = encoder.encode_tracked(tree)
+        assert encoder.unchanged(node)
+        paragraph.text = "body"  # not part of the repr
+        assert encoder.unchanged(node)
+        bold.tag = "strong"
+        assert not encoder.unchanged(node)
+        again, node = encoder.encode_tracked(tree, node)
+        assert again == fresh_text(tree) and "<Element 'strong' at" in again
+        bold.tag = 5  # a tag that is not a str: its repr could change with the same tag
+        again, node = encoder.encode_tracked(tree, node)
+        assert again == fresh_text(tree) and "<Element 5 at" in again
+        assert encoder.encode_tracked(bold)[1] is None
 
 
 def test_objects_with_the_default_repr_are_reused_on_identity():
