@@ -163,7 +163,10 @@ typedef struct {
      * its _float_suffix, _str_suffix, _true, _false, max_string, and encoder._escape. */
     int scalars_loaded;
     PyObject *float_suffix, *str_suffix, *true_text, *false_text, *escape;
-    Py_ssize_t max_string;
+    Py_ssize_t max_string, max_depth, max_items;
+    /* The type id of `tuple`, once the encoder has interned it (tuple_tid_known). */
+    int tuple_tid_known;
+    long long tuple_tid;
     Py_ssize_t flush_every;
     Py_ssize_t large_fragment;
 } CoreObject;
@@ -190,12 +193,57 @@ rset(CoreObject *self, PyObject *name, PyObject *value)
     return PyDict_SetItem(self->rdict, name, value);
 }
 
+/* The decimal text of v (what int.__repr__ gives) into buf, which holds at least 21 bytes;
+ * returns its length.  (snprintf's format parsing cost fib's recording 6% of its CPU.) */
+static int
+decimal(char *buf, long long v)
+{
+    char reversed[20];
+    int n = 0, len = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        reversed[n++] = (char)('0' + (int)(u % 10));
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        buf[len++] = '-';
+    while (n > 0)
+        buf[len++] = reversed[--n];
+    return len;
+}
+
+/* head + a + b + tail (new reference), head and tail ASCII C strings: copied directly when
+ * a and b are ASCII too. */
+static PyObject *
+concat(const char *head, PyObject *a, PyObject *b, const char *tail)
+{
+    if (!PyUnicode_Check(a) || !PyUnicode_Check(b)) {
+        PyErr_SetString(PyExc_TypeError, "the parts of an event text must be str");
+        return NULL;
+    }
+    if (PyUnicode_KIND(a) == PyUnicode_1BYTE_KIND && PyUnicode_MAX_CHAR_VALUE(a) < 128
+            && PyUnicode_KIND(b) == PyUnicode_1BYTE_KIND && PyUnicode_MAX_CHAR_VALUE(b) < 128) {
+        Py_ssize_t nh = (Py_ssize_t)strlen(head), na = PyUnicode_GET_LENGTH(a), nb = PyUnicode_GET_LENGTH(b),
+                   nt = (Py_ssize_t)strlen(tail);
+        PyObject *text = PyUnicode_New(nh + na + nb + nt, 127);
+        if (text == NULL)
+            return NULL;
+        Py_UCS1 *out = PyUnicode_1BYTE_DATA(text);
+        memcpy(out, head, nh);
+        memcpy(out + nh, PyUnicode_1BYTE_DATA(a), na);
+        memcpy(out + nh + na, PyUnicode_1BYTE_DATA(b), nb);
+        memcpy(out + nh + na + nb, tail, nt);
+        return text;
+    }
+    return PyUnicode_FromFormat("%s%U%U%s", head, a, b, tail);
+}
+
 /* The Value text of an int64: entry[1] + '{"kind":"Int","i":' + repr + suffix. */
 static PyObject *
 int_text(PyObject *prefix, long long v, PyObject *suffix)
 {
     char digits[32];
-    int nd = snprintf(digits, sizeof(digits), "%lld", v);
+    int nd = decimal(digits, v);
     if (PyUnicode_KIND(prefix) == PyUnicode_1BYTE_KIND && PyUnicode_MAX_CHAR_VALUE(prefix) < 128
             && PyUnicode_KIND(suffix) == PyUnicode_1BYTE_KIND && PyUnicode_MAX_CHAR_VALUE(suffix) < 128) {
         Py_ssize_t np = PyUnicode_GET_LENGTH(prefix), ns = PyUnicode_GET_LENGTH(suffix);
@@ -221,6 +269,8 @@ load_scalars(CoreObject *self)
         return -1;
     PyObject *module = PyImport_ImportModule("rewind.encoder");
     PyObject *max_string = PyObject_GetAttrString(encoder, "max_string");
+    PyObject *max_depth = PyObject_GetAttrString(encoder, "max_depth");
+    PyObject *max_items = PyObject_GetAttrString(encoder, "max_items");
     self->float_suffix = PyObject_GetAttrString(encoder, "_float_suffix");
     self->str_suffix = PyObject_GetAttrString(encoder, "_str_suffix");
     self->true_text = PyObject_GetAttrString(encoder, "_true");
@@ -228,14 +278,20 @@ load_scalars(CoreObject *self)
     self->escape = module == NULL ? NULL : PyObject_GetAttrString(module, "_escape");
     Py_DECREF(encoder);
     Py_XDECREF(module);
-    if (max_string == NULL || !self->float_suffix || !self->str_suffix || !self->true_text || !self->false_text
-            || !self->escape) {
+    if (max_string == NULL || max_depth == NULL || max_items == NULL || !self->float_suffix || !self->str_suffix
+            || !self->true_text || !self->false_text || !self->escape) {
         Py_XDECREF(max_string);
+        Py_XDECREF(max_depth);
+        Py_XDECREF(max_items);
         return -1;
     }
     self->max_string = PyLong_AsSsize_t(max_string);
+    self->max_depth = PyLong_AsSsize_t(max_depth);
+    self->max_items = PyLong_AsSsize_t(max_items);
     Py_DECREF(max_string);
-    if (self->max_string == -1 && PyErr_Occurred())
+    Py_DECREF(max_depth);
+    Py_DECREF(max_items);
+    if (PyErr_Occurred())
         return -1;
     if (!PyUnicode_CheckExact(self->float_suffix) || !PyUnicode_CheckExact(self->str_suffix)
             || !PyUnicode_CheckExact(self->true_text) || !PyUnicode_CheckExact(self->false_text)) {
@@ -265,7 +321,7 @@ scalar_body(CoreObject *self, PyObject *value)
         PyObject *repr = PyObject_Repr(value);  /* float.__repr__: inf, nan, -0.0, 1e+300 */
         if (repr == NULL)
             return NULL;
-        PyObject *body = PyUnicode_FromFormat("{\"kind\":\"Float\",\"f\":\"%U%U", repr, self->float_suffix);
+        PyObject *body = concat("{\"kind\":\"Float\",\"f\":\"", repr, self->float_suffix, "");
         Py_DECREF(repr);
         return body;
     }
@@ -273,7 +329,7 @@ scalar_body(CoreObject *self, PyObject *value)
         PyObject *escaped = PyObject_CallOneArg(self->escape, value);
         if (escaped == NULL)
             return NULL;
-        PyObject *body = PyUnicode_FromFormat("{\"kind\":\"String\",\"text\":%U%U", escaped, self->str_suffix);
+        PyObject *body = concat("{\"kind\":\"String\",\"text\":", escaped, self->str_suffix, "");
         Py_DECREF(escaped);
         return body;
     }
@@ -282,6 +338,10 @@ scalar_body(CoreObject *self, PyObject *value)
 
 /* Recorder._values over one (name, value) pair; adds to *kept.  *suffix is the encoder's
  * int_value_suffix, read on first use. */
+static PyObject *tuple_body(CoreObject *self, PyObject *value, PyObject *int_suffix);
+static int is_ascii(PyObject *text);
+static int as_int64(PyObject *value, long long *out);
+
 /* type(value) in HIDDEN_GLOBAL_TYPES: 1, 0, or -1 on error. */
 static inline int
 hidden_global(CoreObject *self, PyObject *value)
@@ -383,7 +443,51 @@ value_one(CoreObject *self, PyObject *info, PyObject *entries, PyObject *name, P
             Py_INCREF(entry);  /* escaping is C code, but keep the borrowed entry safe anyway */
             PyObject *body = scalar_body(self, value);
             if (body != NULL) {
-                PyObject *text = PyUnicode_FromFormat("%U%U}}", PyTuple_GET_ITEM(entry, 1), body);
+                PyObject *text = concat("", PyTuple_GET_ITEM(entry, 1), body, "}}");
+                Py_DECREF(body);
+                Py_DECREF(entry);
+                if (text == NULL)
+                    return -1;
+                PyObject *item = PyTuple_Pack(3, value, text, self->empty);
+                int rc = item == NULL ? -1 : PyDict_SetItem(cache, name, item);
+                Py_XDECREF(item);
+                if (rc == 0)
+                    rc = PyList_Append(parts, text);
+                Py_DECREF(text);
+                if (rc < 0)
+                    return -1;
+                *kept += 1;
+                return 0;
+            }
+            Py_DECREF(entry);
+            if (PyErr_Occurred())
+                return -1;
+        }
+    }
+    /* A tuple of such scalars (a new one: an unchanged one is a cache hit above). */
+    if (PyTuple_CheckExact(value)) {
+        PyObject *entry = PyDict_GetItemWithError(entries, name);
+        if (entry == NULL && PyErr_Occurred())
+            return -1;
+        if (entry != NULL && PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) >= 2
+                && PyLong_CheckExact(PyTuple_GET_ITEM(entry, 0))
+                && PyLong_AsLong(PyTuple_GET_ITEM(entry, 0)) == 0 /* ALLOW */
+                && PyUnicode_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
+            if (!self->scalars_loaded && load_scalars(self) < 0)
+                return -1;
+            if (*suffix == NULL) {
+                PyObject *encoder = rget(self, s_encoder);
+                if (encoder == NULL)
+                    return -1;
+                *suffix = PyObject_GetAttr(encoder, s_int_value_suffix);
+                Py_DECREF(encoder);
+                if (*suffix == NULL)
+                    return -1;
+            }
+            Py_INCREF(entry);
+            PyObject *body = is_ascii(*suffix) ? tuple_body(self, value, *suffix) : NULL;
+            if (body != NULL) {
+                PyObject *text = concat("", PyTuple_GET_ITEM(entry, 1), body, "}}");
                 Py_DECREF(body);
                 Py_DECREF(entry);
                 if (text == NULL)
@@ -917,7 +1021,7 @@ static int
 b_int(Builder *b, long long v)
 {
     char digits[32];
-    int n = snprintf(digits, sizeof(digits), "%lld", v);
+    int n = decimal(digits, v);
     return b_bytes(b, digits, n);
 }
 
@@ -929,6 +1033,74 @@ b_finish(Builder *b)
         memcpy(PyUnicode_1BYTE_DATA(text), b->buf, (size_t)b->len);
     b_free(b);
     return text;
+}
+
+/* The text of a tuple whose elements are all scalars the snapshot loop writes itself (an
+ * int within int64, a float, a str within max_string, a bool, None), exactly as the encoder's
+ * _tuple writes it at depth 0 (its dep is then EMPTY).  NULL without an error for any other
+ * tuple, a non-ASCII text, and until the encoder has interned the tuple type (the first tuple
+ * goes through Python, so its Type event is written where the Python core writes it).
+ * `int_suffix` is the encoder's int_value_suffix. */
+static PyObject *
+tuple_body(CoreObject *self, PyObject *value, PyObject *int_suffix)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(value);
+    if (self->max_depth < 1 || n > self->max_items || PyUnicode_GET_LENGTH(int_suffix) < 2)
+        return NULL;
+    if (!self->tuple_tid_known) {
+        PyObject *encoder = rget(self, s_encoder);
+        PyObject *type_ids = encoder == NULL ? NULL : PyObject_GetAttrString(encoder, "_type_ids");
+        Py_XDECREF(encoder);
+        if (type_ids == NULL)
+            return NULL;
+        PyObject *key = Py_BuildValue("(is)", 27 /* encoder.KIND_TUPLE */, "tuple");
+        PyObject *tid = key == NULL || !PyDict_Check(type_ids) ? NULL : PyDict_GetItemWithError(type_ids, key);
+        long long v = 0;
+        int fits = tid == NULL ? 0 : as_int64(tid, &v);
+        Py_XDECREF(key);
+        Py_DECREF(type_ids);
+        if (fits != 1)
+            return NULL;  /* (an error, if any, is the caller's to see) */
+        self->tuple_tid = v;
+        self->tuple_tid_known = 1;
+    }
+    Builder b;
+    b_init(&b);
+    PyObject *result = NULL;
+    if (B_LIT(&b, "{\"kind\":\"Tuple\",\"elements\":[") < 0)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(value, i);
+        if (i > 0 && B_LIT(&b, ",") < 0)
+            goto done;
+        long long v;
+        int fits = PyLong_CheckExact(item) ? as_int64(item, &v) : 0;
+        if (fits < 0)
+            goto done;
+        if (fits) {
+            /* '{"kind":"Int","i":N' + _int_suffix (int_value_suffix without its "}}") */
+            if (b_bytes(&b, INT_MIDDLE, (Py_ssize_t)(sizeof(INT_MIDDLE) - 1)) < 0 || b_int(&b, v) < 0
+                    || b_str(&b, int_suffix, 2) < 0)
+                goto done;
+            continue;
+        }
+        if (PyLong_CheckExact(item))
+            goto done;  /* a big int */
+        PyObject *body = scalar_body(self, item);
+        if (body == NULL)
+            goto done;
+        int ascii = is_ascii(body);
+        int rc = ascii ? b_str(&b, body, 0) : 0;
+        Py_DECREF(body);
+        if (!ascii || rc < 0)
+            goto done;
+    }
+    if (B_LIT(&b, "],\"type_id\":") < 0 || b_int(&b, self->tuple_tid) < 0 || B_LIT(&b, "}") < 0)
+        goto done;
+    result = b_finish(&b);
+done:
+    b_free(&b);
+    return result;
 }
 
 /* counts[key] = counts.get(key, 0) + 1 on a counter dict of the recorder (redactions, drops). */
@@ -1227,7 +1399,7 @@ enter_body(CoreObject *self, PyObject *ts, PyObject *info, PyObject *frame, PyOb
                 /* text = NONE_TEXT; the cache's text is entry[1] + text + "}}" */
                 if (b_str(&b, self->none_text, 0) < 0)
                     goto done;
-                cached_text = PyUnicode_FromFormat("%U%U}}", prefix, self->none_text);
+                cached_text = concat("", prefix, self->none_text, "}}");
             }
             else {
                 /* text = '{"kind":"Int","i":N' + _int_suffix, which is int_value_suffix minus "}}" */

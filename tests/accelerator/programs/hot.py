@@ -1,9 +1,9 @@
 """Every branch of the accelerated snapshot loop: module-level ints (globals), a function
 reading globals, cache hits and misses, ints at the int64 edges, bools, big ints, floats,
-strings, containers mutated in place, `del`, a name rebound to a hidden type (a local, and
-a global that switches between a value, a function and a module), closures,
-comprehensions, a generator, redacted and dropped ints (filter.toml), and output between
-steps (IO capture flushes)."""
+strings, tuples of scalars (and of others), containers mutated in place, `del`, a name
+rebound to a hidden type (a local, and a global that switches between a value, a function
+and a module), closures, comprehensions, a generator, redacted and dropped ints
+(filter.toml), and output between steps (IO capture flushes)."""
 import sys
 
 LIMIT = 40
@@ -13,6 +13,7 @@ table = {"hits": 0}
 
 for i in range(30):  # module frame: the snapshot reads the globals dict
     counter += i
+    position = (i, -i, "row")
     if i % 7 == 0:
         label = "seven %d" % i
 
@@ -47,11 +48,16 @@ def work(n):
         if k == 7:
             total = helper  # rebound to a function: not shown as a local? (locals are)
             total = 0
+        pair = (k, k % 3)  # tuples of scalars, new at every step
+        mixed = (ratio, "s%d" % k, None, flag, -k)
+        odd = (2 ** 70 + k, "\u00e9", (k, 1), tuple(range(k + 40)))  # a big int, non-ASCII, nested, long
+        bound = tuple(range(k + 40))  # 50 items shown at most: longer from k = 11 on
+        special = (float("inf"), float("nan"), -0.0, 1e300 * k, True, None, (), "x" * (k * 50))
         if k % 10 == 0:
             print("progress", k)
             sys.stdout.flush()
     squares = [j * j for j in range(5)]
-    return total, squares
+    return total, squares, pair, mixed, odd[1], len(bound), len(special)
 
 
 def outer():
