@@ -538,6 +538,8 @@ class ValueEncoder:
                 self._stable_repr_types.add(tp)
             elif name in _REPR_INPUT_NAMES:
                 self._repr_inputs[tp] = _repr_inputs_reader(tp, _REPR_INPUT_NAMES[name])
+            elif _has_attribute_holder_repr(tp):
+                self._repr_inputs[tp] = _attribute_holder_node
         self._by_type[tp] = fn
         return fn
 
@@ -743,7 +745,11 @@ class ValueEncoder:
             self._slow_repr_types.add(tp)
         text = self.raw(text, lang_type)
         inputs_of = self._repr_inputs.get(tp)
-        if inputs_of is not None:
+        if inputs_of is _attribute_holder_node:
+            node = _attribute_holder_node(value, text)
+            if node is not None:
+                self._last = node
+        elif inputs_of is not None:
             size, inputs = inputs_of(value)
             if size >= 0:
                 # Exact while the object holds the same attribute value (checked like a
@@ -923,6 +929,114 @@ def _repr_inputs_reader(tp: type, name: str):
         return (0, (attribute,)) if type(attribute) is str else (-1, ())
 
     return inputs_of
+
+
+# -- reprs that depend on the items of plain containers ----------------------------------------
+# argparse's Namespace and actions show `Name(key=value, ...)` from their attributes, and the
+# repr of each value.  When every value is an immutable scalar or a plain list, tuple or dict
+# of such values (what option values are), the repr can only change if one of those
+# containers or attributes changes: their Node tree (every item, not only the shown ones)
+# says when it must be taken again.  Anything else (an object, a function, more than
+# _REPR_DEPS_LIMIT items in all, containers nested deeper than _REPR_DEPS_DEPTH) leaves the
+# repr to be taken at every step.
+
+_REPR_SCALARS = frozenset({int, float, complex, str, bytes, bool, type(None)})
+_REPR_DEPS_LIMIT = 500
+_REPR_DEPS_DEPTH = 8
+_all_of_list, _, _, _, _all_of_dict = make_snapshots(sys.maxsize)
+
+
+def _has_attribute_holder_repr(tp: type) -> bool:
+    """An argparse class whose repr is argparse._AttributeHolder.__repr__ over its instance
+    attributes (Namespace, the actions), looked up without running metaclass code."""
+    if _type_module(tp) != "argparse":
+        return False
+    argparse = sys.modules.get("argparse")
+    holder = getattr(argparse, "_AttributeHolder", None)
+    if holder is None:
+        return False
+    wanted = {"__repr__": holder, "_get_args": holder, "_get_kwargs": None}
+    for name in wanted:
+        for klass in _type_mro(tp):
+            if name in _type_dict(klass):
+                if _type_module(klass) != "argparse":
+                    return False
+                if wanted[name] is not None and klass is not wanted[name]:
+                    return False
+                break
+    return tp.__dictoffset__ != 0 and not _slot_descriptors(tp)
+
+
+def _repr_deps(value, budget: list, depth: int = 0):
+    """EMPTY when the repr of `value` cannot change, a Node over every item it is made of
+    when it changes only with them, None when that is not known (see above).  `budget`
+    holds how many more items may be looked at."""
+    tp = type(value)
+    if tp in _REPR_SCALARS:
+        return EMPTY
+    if tp not in (list, tuple, dict) or depth >= _REPR_DEPS_DEPTH:
+        return None
+    budget[0] -= 1 + len(value)
+    if budget[0] < 0:
+        return None
+    if tp is dict:
+        if not all(type(key) in _REPR_SCALARS for key in dict.keys(value)):
+            return None
+        size, items = _all_of_dict(value)
+        snapshot = _all_of_dict
+        values = items[1::2]
+    elif tp is list:
+        size, items = _all_of_list(value)
+        snapshot = _all_of_list
+        values = items
+    else:
+        size, items, snapshot, values = tuple.__len__(value), tuple(value), _snapshot_tuple, value
+    deps = []
+    for item in values:
+        dep = _repr_deps(item, budget, depth + 1)
+        if dep is None:
+            return None
+        deps.append(dep)
+    if tp is tuple and all(dep is EMPTY for dep in deps):
+        return EMPTY
+    return Node(snapshot, value, size, items, [], deps, [], "")
+
+
+def _attribute_holder_node(value, text: str) -> Node | None:
+    """The Node of an argparse object's repr `text` (see _has_attribute_holder_repr)."""
+    tp = type(value)
+    try:
+        attrs = object.__getattribute__(value, "__dict__")
+    except Exception:
+        return None
+    if type(attrs) is not dict or not all(type(key) is str for key in dict.keys(attrs)):
+        return None
+    try:
+        # The attributes the repr shows (argparse's own method: all of a Namespace's, an
+        # action's option_strings, dest, default...; not the group holding the action).
+        shown = [pair[0] for pair in tp._get_kwargs(value)]
+    except Exception:
+        return None
+    if not all(type(name) is str and name in attrs for name in shown):
+        return None  # an attribute read from the class: not in the snapshot
+    shown = frozenset(shown)
+    budget = [_REPR_DEPS_LIMIT]
+    deps = []
+    for key, item in dict.items(attrs):
+        dep = _repr_deps(item, budget) if key in shown else EMPTY
+        if dep is None:
+            return None
+        deps.append(dep)
+    fields_of = _attribute_holder_fields.get(tp)
+    if fields_of is None:
+        fields_of = _attribute_holder_fields[tp] = _fields_reader(tp)
+    size, flat = fields_of(value)
+    # Each key's dep comes before its value's, as the items are (key, value, key, value...).
+    flat_deps = [dep for pair in zip([EMPTY] * len(deps), deps) for dep in pair]
+    return Node(fields_of, value, size, flat, [], flat_deps, [], text)
+
+
+_attribute_holder_fields: dict[type, Callable] = {}
 
 
 def exception_text(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ class reassignment) and compare each re-encoding with a fresh encoder's text.
 """
 from __future__ import annotations
 
+import argparse
 import array
 import random
 import xml.etree.ElementTree as ET
@@ -113,7 +114,7 @@ def test_class_reassignment_changes_the_struct_type():
 
 def build(rng: random.Random, depth: int, pool: list):
     """A random nested value; every container made is added to `pool` (targets of mutations)."""
-    kind = rng.randrange(11) if depth < 4 else rng.randrange(3)
+    kind = rng.randrange(12) if depth < 4 else rng.randrange(3)
     if kind == 0:
         return rng.choice([0, 1, -7, 2**70, 3.5, "x", "long" * 3, b"by", None, True])
     if kind == 1:
@@ -138,6 +139,8 @@ def build(rng: random.Random, depth: int, pool: list):
         value = Pair(build(rng, depth + 1, pool), build(rng, depth + 1, pool))
     elif kind == 10:
         value = ET.Element(rng.choice(["p", "em"]))  # shown by a repr that depends on its tag
+    elif kind == 11:  # shown by a repr made of its attributes' reprs
+        value = argparse.Namespace(**{rng.choice("pqrs"): build(rng, depth + 1, pool) for _ in range(rng.randrange(4))})
     else:
         value = rng.choice([set, deque, frozenset])(rng.randrange(50) for _ in range(rng.randrange(4)))
     pool.append(value)
@@ -188,6 +191,11 @@ def mutate(rng: random.Random, pool: list, root) -> None:
         target.add(rng.randrange(60)) if rng.random() < 0.6 or not target else target.pop()
     elif isinstance(target, deque):
         target.appendleft(new) if rng.random() < 0.6 or not target else target.pop()
+    elif isinstance(target, argparse.Namespace):
+        if rng.random() < 0.7 or not vars(target):
+            setattr(target, rng.choice("pqrst"), new)
+        else:
+            delattr(target, rng.choice(list(vars(target))))
     elif isinstance(target, ET.Element):
         target.tag = rng.choice(["p", "em", "strong", 7])  # a str, or a tag that is not one
     # tuples, namedtuples and frozensets are immutable: nothing to do
@@ -225,7 +233,7 @@ def test_reencoding_matches_a_fresh_encoding(node_check, seed, max_depth, max_it
 def test_the_c_node_check_agrees_on_each_kind_of_change():
     deque_value = deque([1, 2])
     values = [[1, 2], {"a": [1]}, {1, 2}, frozenset({3}), deque_value, (1, [2]), Plain(a=1), Pair(1, [2]),
-              ET.Element("p")]
+              ET.Element("p"), argparse.Namespace(a=[1, (2, {"k": [3]})], b="s")]
     for value in values:
         encoder = make_encoder("python", max_depth=3, max_items=5)
         _, node = encoder.encode_tracked([value])
@@ -269,8 +277,32 @@ def test_an_element_repr_is_taken_again_only_when_its_tag_changes():
         assert encoder.encode_tracked(bold)[1] is None
 
 
+def test_an_argparse_repr_is_taken_again_only_when_what_it_shows_changes():
+    # Namespace(...) and the actions: the attributes' reprs, here lists, tuples and dicts of
+    # scalars, which their Node tree follows item by item
+    for node_check in NODE_CHECKS:
+        encoder = make_encoder(node_check)
+        options = argparse.Namespace(files=["a.py"], level=2, env={"k": ["v"]}, pair=(1, [2]))
+        parser = argparse.ArgumentParser()
+        action = parser.add_argument("--tag", default=["x"])
+        holder = [options, action]
+        text, node = encoder.encode_tracked(holder)
+        assert encoder.unchanged(node)
+        changes = [(options.files.append, "b.py"), (options.env["k"].append, "w"), (options.pair[1].append, 3),
+                   (setattr, options, "level", 3), (setattr, options, "new", None), (action.default.append, "y")]
+        for change, *args in changes:
+            change(*args)
+            assert not encoder.unchanged(node)
+            text, node = encoder.encode_tracked(holder, node)
+            assert text == fresh_text(holder)
+            assert encoder.unchanged(node)
+        action.container = None  # an attribute the action's repr does not show
+        assert encoder.encode_tracked(holder, node)[0] == fresh_text(holder)
+        options.obj = Plain(a=1)  # an object's repr is user code: taken at every step
+        assert encoder.encode_tracked(options)[1] is None
+
+
 def test_objects_with_the_default_repr_are_reused_on_identity():
-    import argparse
     import contextlib
     import pathlib
     import threading
@@ -280,5 +312,5 @@ def test_objects_with_the_default_repr_are_reused_on_identity():
     for value in (contextlib.ExitStack(), pathlib.PurePosixPath("/a/b"), property()):
         assert encoder.encode_tracked(value)[1] is EMPTY, type(value)
     # a custom repr shows state that can change in place
-    for value in (argparse.Namespace(a=1), threading.RLock()):
+    for value in (argparse.Namespace(a=Plain(b=1)), threading.RLock()):
         assert encoder.encode_tracked(value)[1] is None, type(value)
