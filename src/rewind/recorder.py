@@ -51,12 +51,12 @@ _SCALAR_TYPES = frozenset({int, str, float, bool, type(None), bytes})
 _RESUME = dis.opmap.get("RESUME", -1)
 
 
-HINT_FRAMES = 8  # how many callers a call's arguments are looked up in (see Recorder.enter)
+HINT_FRAMES = 8  # how many frames a call's arguments and a return value are looked up in
 
 
 def _hint_from_callers(stack: list, decision, value: object):
-    """The Node of `value`'s last encoding in the nearest callers that show it with the same
-    filter decision, or None."""
+    """The Node of `value`'s last encoding in the nearest frames of `stack` (innermost first)
+    that show it with the same filter decision, or None."""
     for caller in reversed(stack[-HINT_FRAMES:]):
         if caller.info.decision is decision:
             for cached in caller.cache.values():
@@ -585,7 +585,13 @@ class Recorder:
             info = ts.stack[-1].info
             if info.ret_mode == ALLOW:
                 self._attr_decision = info.decision
-                text = self.encoder.encode(value)
+                if type(value) in _SCALAR_TYPES:
+                    text = self.encoder.encode(value)
+                else:
+                    # What a function returns is often shown by it or a caller too (`return
+                    # self.items`, a built object): re-encoded from that encoding.
+                    hint = _hint_from_callers(ts.stack, info.decision, value)
+                    text = self.encoder.encode_tracked(value, hint)[0]
             else:
                 text = self._filtered_return(info.ret_mode)
             self._return(ts, text)
