@@ -2,6 +2,7 @@
 never import a conftest by name)."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -39,3 +40,14 @@ def record(tmp_path):
 def backend(request):
     """Run a test on each interpreter hook this Python has."""
     return {"REWIND_BACKEND": request.param}
+
+
+@pytest.fixture(params=["python", "c"], ids=["python-core", "c-core"])
+def core(request):
+    """Run a test with each recorder core (REWIND_CORE); the C one where it is built (and
+    always where CI requires it: REWIND_REQUIRE_ACCELERATOR=1)."""
+    if request.param == "c":
+        from rewind import accelerator
+        if not accelerator.available() and os.environ.get("REWIND_REQUIRE_ACCELERATOR") != "1":
+            pytest.skip("the C accelerator is not built here")
+    return {"REWIND_CORE": request.param}

@@ -5,16 +5,8 @@ from __future__ import annotations
 
 import textwrap
 
-import pytest
 
-CORES = [{"REWIND_CORE": "python"}, {"REWIND_CORE": "c"}]
-
-
-@pytest.mark.parametrize("core", CORES, ids=["python-core", "c-core"])
 def test_a_returned_object_changed_since_the_last_step_is_shown_as_returned(record, backend, core, tmp_path):
-    from rewind import accelerator
-    if core["REWIND_CORE"] == "c" and not accelerator.available():
-        pytest.skip("the C accelerator is not built here")
     prog = tmp_path / "prog.py"
     prog.write_text(textwrap.dedent("""
         class Box:

@@ -351,6 +351,88 @@ hidden_global(CoreObject *self, PyObject *value)
     return PySet_Contains(self->hidden_global_types, (PyObject *)Py_TYPE(value));
 }
 
+/* The variable's entry when it is shown as is (ALLOW, its Value prefix a str): a borrowed
+ * reference, or NULL (an error set when the lookup failed). */
+static PyObject *
+allowed_entry(PyObject *entries, PyObject *name)
+{
+    PyObject *entry = PyDict_GetItemWithError(entries, name);
+    if (entry != NULL && PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) >= 2
+            && PyLong_CheckExact(PyTuple_GET_ITEM(entry, 0))
+            && PyLong_AsLong(PyTuple_GET_ITEM(entry, 0)) == 0 /* ALLOW */
+            && PyUnicode_CheckExact(PyTuple_GET_ITEM(entry, 1)))
+        return entry;
+    return NULL;
+}
+
+/* The encoder's int_value_suffix into *suffix on first use (a snapshot reads it once). */
+static int
+load_int_suffix(CoreObject *self, PyObject **suffix)
+{
+    if (*suffix != NULL)
+        return 0;
+    PyObject *encoder = rget(self, s_encoder);
+    if (encoder == NULL)
+        return -1;
+    *suffix = PyObject_GetAttr(encoder, s_int_value_suffix);
+    Py_DECREF(encoder);
+    if (*suffix == NULL)
+        return -1;
+    if (!PyUnicode_CheckExact(*suffix)) {
+        PyErr_SetString(PyExc_TypeError, "encoder.int_value_suffix must be a str");
+        return -1;
+    }
+    return 0;
+}
+
+/* cache[name] = (value, text, EMPTY) and text appended to parts; takes `text` (NULL: the
+ * error of making it).  Returns 0 or -1. */
+static int
+keep_text(CoreObject *self, PyObject *cache, PyObject *name, PyObject *value, PyObject *text, PyObject *parts,
+          Py_ssize_t *kept)
+{
+    if (text == NULL)
+        return -1;
+    PyObject *item = PyTuple_Pack(3, value, text, self->empty);
+    int rc = item == NULL ? -1 : PyDict_SetItem(cache, name, item);
+    Py_XDECREF(item);
+    if (rc == 0)
+        rc = PyList_Append(parts, text);
+    Py_DECREF(text);
+    if (rc < 0)
+        return -1;
+    *kept += 1;
+    return 0;
+}
+
+/* The rest of Recorder._values for one pair: hidden globals, then Recorder._value_miss. */
+static int
+value_miss(CoreObject *self, PyObject *info, PyObject *entries, PyObject *name, PyObject *value, PyObject *kind,
+           PyObject *cached, PyObject *cache, PyObject *parts, Py_ssize_t *kept)
+{
+    /* A global import, function or class: not shown (the first test of _value_miss). */
+    if (kind != Py_None) {
+        int hidden = hidden_global(self, value);
+        if (hidden != 0)
+            return hidden < 0 ? -1 : 0;
+    }
+    /* Everything else: Recorder._value_miss(info, entries, name, value, kind, cached, cache, parts).
+     * It runs Python code, so hold `cached` across the call. */
+    PyObject *cached_arg = cached != NULL ? cached : Py_None;
+    Py_INCREF(cached_arg);
+    PyObject *args[9] = {self->recorder, info, entries, name, value, kind, cached_arg, cache, parts};
+    PyObject *result = PyObject_VectorcallMethod(s_value_miss, args, 9 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_DECREF(cached_arg);
+    if (result == NULL)
+        return -1;
+    Py_ssize_t n = PyLong_AsSsize_t(result);
+    Py_DECREF(result);
+    if (n == -1 && PyErr_Occurred())
+        return -1;
+    *kept += n;
+    return 0;
+}
+
 static int
 value_one(CoreObject *self, PyObject *info, PyObject *entries, PyObject *name, PyObject *value,
           PyObject *kind, PyObject *cache, PyObject *parts, PyObject **suffix, Py_ssize_t *kept)
@@ -392,143 +474,39 @@ value_one(CoreObject *self, PyObject *info, PyObject *entries, PyObject *name, P
         if (v == -1 && PyErr_Occurred())
             return -1;
         if (!overflow) {
-            PyObject *entry = PyDict_GetItemWithError(entries, name);
-            if (entry == NULL && PyErr_Occurred())
+            PyObject *entry = allowed_entry(entries, name);
+            if (entry == NULL)
+                return PyErr_Occurred() ? -1 : value_miss(self, info, entries, name, value, kind, cached, cache,
+                                                          parts, kept);
+            if (load_int_suffix(self, suffix) < 0)
                 return -1;
-            if (entry != NULL && PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) >= 2
-                    && PyLong_CheckExact(PyTuple_GET_ITEM(entry, 0))
-                    && PyLong_AsLong(PyTuple_GET_ITEM(entry, 0)) == 0 /* ALLOW */
-                    && PyUnicode_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
-                if (*suffix == NULL) {
-                    PyObject *encoder = rget(self, s_encoder);
-                    if (encoder == NULL)
-                        return -1;
-                    *suffix = PyObject_GetAttr(encoder, s_int_value_suffix);
-                    Py_DECREF(encoder);
-                    if (*suffix == NULL)
-                        return -1;
-                    if (!PyUnicode_CheckExact(*suffix)) {
-                        PyErr_SetString(PyExc_TypeError, "encoder.int_value_suffix must be a str");
-                        return -1;
-                    }
-                }
-                PyObject *text = int_text(PyTuple_GET_ITEM(entry, 1), v, *suffix);
-                if (text == NULL)
-                    return -1;
-                PyObject *item = PyTuple_Pack(3, value, text, self->empty);
-                int rc = item == NULL ? -1 : PyDict_SetItem(cache, name, item);
-                Py_XDECREF(item);
-                if (rc == 0)
-                    rc = PyList_Append(parts, text);
-                Py_DECREF(text);
-                if (rc < 0)
-                    return -1;
-                *kept += 1;
-                return 0;
-            }
+            return keep_text(self, cache, name, value, int_text(PyTuple_GET_ITEM(entry, 1), v, *suffix), parts, kept);
         }
     }
-    /* A float, str, bool or None shown as is: the text _value_miss would write, cached on
-     * identity (EMPTY) the same way. */
-    if (value == Py_None || PyBool_Check(value) || PyFloat_CheckExact(value) || PyUnicode_CheckExact(value)) {
-        PyObject *entry = PyDict_GetItemWithError(entries, name);
+    /* A float, str, bool or None shown as is, or a new tuple of those: the text _value_miss
+     * would write, cached on identity (EMPTY) the same way. */
+    int is_scalar = value == Py_None || PyBool_Check(value) || PyFloat_CheckExact(value) || PyUnicode_CheckExact(value);
+    if (is_scalar || PyTuple_CheckExact(value)) {
+        PyObject *entry = allowed_entry(entries, name);
         if (entry == NULL && PyErr_Occurred())
             return -1;
-        if (entry != NULL && PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) >= 2
-                && PyLong_CheckExact(PyTuple_GET_ITEM(entry, 0))
-                && PyLong_AsLong(PyTuple_GET_ITEM(entry, 0)) == 0 /* ALLOW */
-                && PyUnicode_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
-            if (!self->scalars_loaded && load_scalars(self) < 0)
+        if (entry != NULL) {
+            if ((!self->scalars_loaded && load_scalars(self) < 0) || (!is_scalar && load_int_suffix(self, suffix) < 0))
                 return -1;
-            Py_INCREF(entry);  /* escaping is C code, but keep the borrowed entry safe anyway */
-            PyObject *body = scalar_body(self, value);
+            Py_INCREF(entry);  /* the bodies run C code only, but keep the borrowed entry safe anyway */
+            PyObject *body = is_scalar ? scalar_body(self, value) : tuple_body(self, value, *suffix);
             if (body != NULL) {
                 PyObject *text = concat("", PyTuple_GET_ITEM(entry, 1), body, "}}");
                 Py_DECREF(body);
                 Py_DECREF(entry);
-                if (text == NULL)
-                    return -1;
-                PyObject *item = PyTuple_Pack(3, value, text, self->empty);
-                int rc = item == NULL ? -1 : PyDict_SetItem(cache, name, item);
-                Py_XDECREF(item);
-                if (rc == 0)
-                    rc = PyList_Append(parts, text);
-                Py_DECREF(text);
-                if (rc < 0)
-                    return -1;
-                *kept += 1;
-                return 0;
+                return keep_text(self, cache, name, value, text, parts, kept);
             }
             Py_DECREF(entry);
             if (PyErr_Occurred())
                 return -1;
         }
     }
-    /* A tuple of such scalars (a new one: an unchanged one is a cache hit above). */
-    if (PyTuple_CheckExact(value)) {
-        PyObject *entry = PyDict_GetItemWithError(entries, name);
-        if (entry == NULL && PyErr_Occurred())
-            return -1;
-        if (entry != NULL && PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) >= 2
-                && PyLong_CheckExact(PyTuple_GET_ITEM(entry, 0))
-                && PyLong_AsLong(PyTuple_GET_ITEM(entry, 0)) == 0 /* ALLOW */
-                && PyUnicode_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
-            if (!self->scalars_loaded && load_scalars(self) < 0)
-                return -1;
-            if (*suffix == NULL) {
-                PyObject *encoder = rget(self, s_encoder);
-                if (encoder == NULL)
-                    return -1;
-                *suffix = PyObject_GetAttr(encoder, s_int_value_suffix);
-                Py_DECREF(encoder);
-                if (*suffix == NULL)
-                    return -1;
-            }
-            Py_INCREF(entry);
-            PyObject *body = is_ascii(*suffix) ? tuple_body(self, value, *suffix) : NULL;
-            if (body != NULL) {
-                PyObject *text = concat("", PyTuple_GET_ITEM(entry, 1), body, "}}");
-                Py_DECREF(body);
-                Py_DECREF(entry);
-                if (text == NULL)
-                    return -1;
-                PyObject *item = PyTuple_Pack(3, value, text, self->empty);
-                int rc = item == NULL ? -1 : PyDict_SetItem(cache, name, item);
-                Py_XDECREF(item);
-                if (rc == 0)
-                    rc = PyList_Append(parts, text);
-                Py_DECREF(text);
-                if (rc < 0)
-                    return -1;
-                *kept += 1;
-                return 0;
-            }
-            Py_DECREF(entry);
-            if (PyErr_Occurred())
-                return -1;
-        }
-    }
-    /* A global import, function or class: not shown (the first test of _value_miss). */
-    if (kind != Py_None) {
-        int hidden = hidden_global(self, value);
-        if (hidden != 0)
-            return hidden < 0 ? -1 : 0;
-    }
-    /* Everything else: Recorder._value_miss(info, entries, name, value, kind, cached, cache, parts).
-     * It runs Python code, so hold `cached` across the call. */
-    PyObject *cached_arg = cached != NULL ? cached : Py_None;
-    Py_INCREF(cached_arg);
-    PyObject *args[9] = {self->recorder, info, entries, name, value, kind, cached_arg, cache, parts};
-    PyObject *result = PyObject_VectorcallMethod(s_value_miss, args, 9 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    Py_DECREF(cached_arg);
-    if (result == NULL)
-        return -1;
-    Py_ssize_t n = PyLong_AsSsize_t(result);
-    Py_DECREF(result);
-    if (n == -1 && PyErr_Occurred())
-        return -1;
-    *kept += n;
-    return 0;
+    return value_miss(self, info, entries, name, value, kind, cached, cache, parts, kept);
 }
 
 /* Recorder._values: `source` is a mapping whose items() are the pairs (f_locals), or, when
@@ -1045,7 +1023,7 @@ static PyObject *
 tuple_body(CoreObject *self, PyObject *value, PyObject *int_suffix)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(value);
-    if (self->max_depth < 1 || n > self->max_items || PyUnicode_GET_LENGTH(int_suffix) < 2)
+    if (self->max_depth < 1 || n > self->max_items || !is_ascii(int_suffix) || PyUnicode_GET_LENGTH(int_suffix) < 2)
         return NULL;
     if (!self->tuple_tid_known) {
         PyObject *encoder = rget(self, s_encoder);
