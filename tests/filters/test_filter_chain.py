@@ -279,6 +279,9 @@ def test_unknown_module(write_filter, chain_of):
         ("threading", "/custom/threading.py", False),
         ("multiprocessing.pool", "/custom/multiprocessing/pool.py", False),
         ("selectors", "/custom/selectors.py", False),
+        # asyncio.Runner's backport, which pytest-asyncio uses on 3.10
+        ("backports.asyncio.runner.runner", "/venv/site-packages/backports/asyncio/runner/runner.py", False),
+        ("backports.other", "/venv/site-packages/backports/other.py", True),
         ("importlib_metadata", "/venv/site-packages/importlib_metadata/__init__.py", True),
         ("rewind.session", "/anywhere/rewind/session.py", False),
         ("rewind_helpers", "/p/rewind_helpers.py", True),
