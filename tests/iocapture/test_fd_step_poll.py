@@ -2,7 +2,8 @@
 during the thread's step that is ending.  The reader thread moves those bytes from the pipe
 into its queue at any moment, so whatever moment it moves them, the look must still find
 them; otherwise they are recorded at the thread's next step (a CI run on 3.13 once showed a
-child process's output on the line after the `subprocess.run` that ran it)."""
+child process's output on the line after the `subprocess.run` that ran it).  And when the reader
+holds them longer than a step waits for it (a loaded machine), they still go to that step."""
 from __future__ import annotations
 
 import itertools
@@ -10,6 +11,7 @@ import itertools
 import pytest
 
 from rewind.capture.core import IoCapture
+from rewind.capture.fdtee import FdTee
 
 STAGES = ("pipe", "reader", "queue")  # where the bytes are: in the pipe, read by the reader
 #                                       (which holds tee.lock until it has queued them), queued
@@ -94,3 +96,36 @@ def test_nothing_in_transit_costs_no_poll():
     tee = _Tee(data)
     _capture_for(tee, data)._flush_before(_Thread())
     assert tee.polled == []
+
+
+# -- a reader that holds the bytes longer than a step waits for it ------------------------------
+
+class _Capture:
+    def __init__(self):
+        self.mirrored = []
+
+    def mirror(self, stream, text, tid, where):
+        self.mirrored.append((text, tid, where))
+
+
+def _tee() -> FdTee:
+    tee = FdTee(_Capture(), ())
+    tee.active = True  # no pipes: only the hand-over between the reader and the steps is used
+    return tee
+
+
+def test_bytes_the_reader_holds_past_the_wait_go_to_the_step_that_ended():
+    tee = _tee()
+    tee.lock.acquire()  # the reader, half-way through a read on a loaded machine
+    tee.poll_step(7, "line 3")  # the step of line 3 ends: waits LOCK_WAIT, then goes on
+    assert tee.capture.mirrored == []
+    tee.queue.append(("stdout", "fd line\n", None, None))  # the reader queues what it read
+    tee.queued += 8
+    tee.lock.release()
+    tee.poll_step(7, "line 4")  # the next step ends
+    assert tee.capture.mirrored == [("fd line\n", 7, "line 3")]
+    # owed once: what the reader takes later goes to the step it is found at
+    tee.queue.append(("stdout", "later\n", None, None))
+    tee.queued += 6
+    tee.poll_step(7, "line 5")
+    assert tee.capture.mirrored[-1] == ("later\n", 7, "line 5")

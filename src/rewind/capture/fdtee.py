@@ -128,6 +128,9 @@ class FdTee:
         self.emit_lock = _thread.allocate_lock()  # handing texts to the capture, in order
         self.queue: deque = deque()   # (stream, text, tid or None, where or None)
         self.queued = 0               # characters in the queue
+        # (tid, where) of a step that ended while the reader held bytes longer than LOCK_WAIT:
+        # the reader's next texts were written during that step (see poll_step).
+        self.owed = None
         self.taps: list[_TapRaw] = []
         self.active = False
         self.stopping = False
@@ -474,6 +477,10 @@ class FdTee:
                 self._drain_locked(tid, where)
             finally:
                 self.lock.release()
+        else:
+            # A loaded machine: the reader holds bytes that reached the pipes during the
+            # step that ends here; they are recorded as its output once it queues them.
+            self.owed = (tid, where)
         self._deliver(tid, where)
 
     def _drain_locked(self, tid, where=None) -> None:
@@ -507,8 +514,8 @@ class FdTee:
 
     def _deliver(self, tid=None, where=None) -> None:
         """Hand queued text to the capture, in order.  Text the reader thread took (no
-        thread of its own) goes to `tid` at `where`, or, with no tid, to the thread that
-        recorded last."""
+        thread of its own) goes to the step it is owed to (see poll_step), else to `tid` at
+        `where`, or, with no tid, to the thread that recorded last."""
         queue = self.queue
         while queue:
             if not self.emit_lock.acquire(blocking=False):
@@ -518,8 +525,10 @@ class FdTee:
                     stream, text, owner, owner_where = queue.popleft()
                     self.queued -= len(text)
                     if owner is None:
-                        owner, owner_where = tid, where
+                        owner, owner_where = self.owed or (tid, where)
                     self.capture.mirror(stream, text, owner, owner_where)
+                if self.owed is not None and not self.lock.locked():
+                    self.owed = None  # the reader holds nothing more: what it owed is recorded
             finally:
                 self.emit_lock.release()
 
