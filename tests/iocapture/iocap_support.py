@@ -60,3 +60,23 @@ def record_bytes(tmp_path: Path, prog: Path, *options: str, env: dict | None = N
     assert out.is_dir(), proc.stderr.decode(errors="replace")
     assert_valid(out)
     return proc, TraceView(str(out))
+
+
+FD_TRIES = 3
+
+
+def record_settled(record, prog: Path, settled, **options):
+    """`record(prog, **options)` until `settled(recording)` holds, at most FD_TRIES times (the
+    last recording otherwise, for the caller's assertions to report).
+
+    Bytes written straight to descriptor 1/2 are recorded as the output of the step that
+    was running when the tee took them from its pipe.  On a loaded machine the tee's reader
+    thread can take them late, and they land one step later: a known gap of fd capture
+    (its order, bytes and stream are always right, and are checked on every recording).
+    Only the line a step is recorded at may need another recording."""
+    for _ in range(FD_TRIES):
+        recording = record(prog, **options)
+        if settled(recording):
+            break
+    return recording
+

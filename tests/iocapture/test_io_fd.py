@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from iocap_support import BUFFERED, FD, io_events, line_of, record_bytes, run_bytes, script, text_of
+from iocap_support import BUFFERED, FD, io_events, line_of, record_bytes, record_settled, run_bytes, script, text_of
 
 from rewind_testing import run_python
 
@@ -21,7 +21,10 @@ def test_os_write_is_recorded_once(record, backend, tmp_path):
         sys.stderr.write("proxy err\\n")
         print("last")
     """)
-    rec = record(prog, options=FD, env=backend)
+    fd_line = line_of(prog, "# fd out")
+    rec = record_settled(record, prog, lambda r: any(
+        e["content"] == "fd line\n" and e["meta"]["line"] == fd_line for e in io_events(r.view, "stdout")),
+        options=FD, env=backend)
     plain = run_python([str(prog)], cwd=tmp_path)
     assert (rec.stdout, rec.stderr) == (plain.stdout, plain.stderr)
     out = io_events(rec.view, "stdout")
@@ -30,7 +33,7 @@ def test_os_write_is_recorded_once(record, backend, tmp_path):
     assert text_of(err) == "fd err\nproxy err\n"
     fd_out = [e for e in out if e["content"] == "fd line\n"][0]
     assert "mirror" in fd_out["meta"]["flags"] and fd_out["kind"] == 0
-    assert fd_out["meta"]["line"] == line_of(prog, "# fd out")
+    assert fd_out["meta"]["line"] == fd_line
     assert "mirror" not in out[0]["meta"]["flags"]
     assert [e for e in err if e["content"] == "fd err\n"][0]["kind"] == 2
 
@@ -44,12 +47,14 @@ def test_subprocess_writing_to_the_inherited_stdout(record, tmp_path):
         print("parent after")
     """)
     plain = run_python([str(prog)], cwd=tmp_path)
-    rec = record(prog, options=FD)
+    child_line = line_of(prog, "# child")
+    rec = record_settled(record, prog, lambda r: all(
+        e["meta"]["line"] == child_line for e in io_events(r.view) if "child" in e["content"]), options=FD)
     assert (rec.stdout, rec.stderr) == (plain.stdout, plain.stderr)
     assert text_of(io_events(rec.view, "stdout")) == "parent before\nchild out\nparent after\n"
     assert text_of(io_events(rec.view, "stderr")) == "child err\n"
     child = [e for e in io_events(rec.view) if "child" in e["content"]]
-    assert all(e["meta"]["line"] == line_of(prog, "# child") and "mirror" in e["meta"]["flags"] for e in child)
+    assert all(e["meta"]["line"] == child_line and "mirror" in e["meta"]["flags"] for e in child)
     # with the proxies alone, the child's output reaches the user but not the trace
     rec = record(prog)
     assert rec.stdout == plain.stdout
@@ -97,14 +102,17 @@ def test_program_closing_stdout_with_fd_capture(record, tmp_path):
             print("print:", exc, file=sys.stderr)
     """)
     plain = run_python([str(prog)], cwd=tmp_path)
-    rec = record(prog, options=FD)
+    raw_line = line_of(prog, "raw after close")
+    rec = record_settled(record, prog, lambda r: any(
+        e["content"] == "raw after close\n" and e["meta"]["line"] == raw_line for e in io_events(r.view, "stdout")),
+        options=FD)
     assert (rec.stdout, rec.stderr) == (plain.stdout, plain.stderr)
     # sys.stdout.close() leaves descriptor 1 open (the interpreter's streams do not own it)
     assert plain.stdout == "before\nraw after close\n"
     assert plain.stderr == "print: I/O operation on closed file.\n"
     out = io_events(rec.view, "stdout")
     assert text_of(out) == plain.stdout
-    assert out[1]["meta"]["line"] == line_of(prog, "raw after close") and "mirror" in out[1]["meta"]["flags"]
+    assert out[1]["meta"]["line"] == raw_line and "mirror" in out[1]["meta"]["flags"]
     assert text_of(io_events(rec.view, "stderr")) == plain.stderr
 
 
