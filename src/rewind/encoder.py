@@ -71,7 +71,7 @@ _STABLE_REPR_NAMES = frozenset({
 })
 # Stdlib types whose repr depends only on the object's identity, its exact class and one
 # attribute that is a str: (module, qualname) -> that attribute.  Their repr is taken again
-# only when the attribute changes (see _repr_inputs_reader); markdown's documents are
+# only when the attribute changes (see _attribute_repr_node); markdown's documents are
 # trees of these, which every step of its processors shows.
 _REPR_INPUT_NAMES = {
     ("xml.etree.ElementTree", "Element"): "tag",  # <Element 'p' at 0x...> (C and Python versions)
@@ -171,7 +171,9 @@ class ValueEncoder:
         self._struct_types: dict[tuple, int] = {}
         self._slow_repr_types: set[type] = set()
         self._stable_repr_types: set[type] = set()
-        self._repr_inputs: dict[type, Callable] = {}
+        # type -> node_of(value, repr text): the Node of a repr that changes only with what
+        # that Node checks, or None (see _attribute_repr_node, _attribute_holder_node)
+        self._repr_nodes: dict[type, Callable] = {}
         self._namedtuple_readers: dict[type, Callable] = {}
         self._active: set[int] = set()
         self.in_repr = False
@@ -537,9 +539,9 @@ class ValueEncoder:
             if name in _STABLE_REPR_NAMES or _has_default_repr(tp):
                 self._stable_repr_types.add(tp)
             elif name in _REPR_INPUT_NAMES:
-                self._repr_inputs[tp] = _repr_inputs_reader(tp, _REPR_INPUT_NAMES[name])
+                self._repr_nodes[tp] = _attribute_repr_node(tp, _REPR_INPUT_NAMES[name])
             elif _has_attribute_holder_repr(tp):
-                self._repr_inputs[tp] = _attribute_holder_node
+                self._repr_nodes[tp] = _attribute_holder_node(tp)
         self._by_type[tp] = fn
         return fn
 
@@ -744,17 +746,13 @@ class ValueEncoder:
         if time.perf_counter() - started > SLOW_REPR_SECONDS:
             self._slow_repr_types.add(tp)
         text = self.raw(text, lang_type)
-        inputs_of = self._repr_inputs.get(tp)
-        if inputs_of is _attribute_holder_node:
-            node = _attribute_holder_node(value, text)
+        node_of = self._repr_nodes.get(tp)
+        if node_of is not None:
+            # Exact while what the Node holds is the same (checked like a container's items:
+            # _unchanged, the accelerator's node check).
+            node = node_of(value, text)
             if node is not None:
                 self._last = node
-        elif inputs_of is not None:
-            size, inputs = inputs_of(value)
-            if size >= 0:
-                # Exact while the object holds the same attribute value (checked like a
-                # container's items: _unchanged, the accelerator's node check).
-                self._last = Node(inputs_of, value, size, inputs, [], [], [], text)
         return text
 
 
@@ -911,10 +909,10 @@ def _fields_reader(tp: type):
     return fields_of
 
 
-def _repr_inputs_reader(tp: type, name: str):
-    """A snapshot function for a type of _REPR_INPUT_NAMES: (0, (attribute,)) while the
-    attribute is a str, whose repr cannot change; -1 (never equal) otherwise, and for an
-    object whose class was reassigned or whose attribute cannot be read."""
+def _attribute_repr_node(tp: type, name: str):
+    """node_of(value, text) for a type of _REPR_INPUT_NAMES.  Its snapshot is (0, (attribute,))
+    while the attribute is a str, whose repr cannot change; -1 (never equal) otherwise, and for
+    an object whose class was reassigned or whose attribute cannot be read."""
     descriptor = _type_dict(tp).get(name)
     getter = descriptor.__get__ if descriptor is not None and hasattr(descriptor, "__get__") else None
     get = object.__getattribute__
@@ -928,7 +926,11 @@ def _repr_inputs_reader(tp: type, name: str):
             return -1, ()
         return (0, (attribute,)) if type(attribute) is str else (-1, ())
 
-    return inputs_of
+    def node_of(value, text: str) -> Node | None:
+        size, inputs = inputs_of(value)
+        return Node(inputs_of, value, size, inputs, [], [], [], text) if size >= 0 else None
+
+    return node_of
 
 
 # -- reprs that depend on the items of plain containers ----------------------------------------
@@ -1002,41 +1004,36 @@ def _repr_deps(value, budget: list, depth: int = 0):
     return Node(snapshot, value, size, items, [], deps, [], "")
 
 
-def _attribute_holder_node(value, text: str) -> Node | None:
-    """The Node of an argparse object's repr `text` (see _has_attribute_holder_repr)."""
-    tp = type(value)
-    try:
-        attrs = object.__getattribute__(value, "__dict__")
-    except Exception:
-        return None
-    if type(attrs) is not dict or not all(type(key) is str for key in dict.keys(attrs)):
-        return None
-    try:
-        # The attributes the repr shows (argparse's own method: all of a Namespace's, an
-        # action's option_strings, dest, default...; not the group holding the action).
-        shown = [pair[0] for pair in tp._get_kwargs(value)]
-    except Exception:
-        return None
-    if not all(type(name) is str and name in attrs for name in shown):
-        return None  # an attribute read from the class: not in the snapshot
-    shown = frozenset(shown)
-    budget = [_REPR_DEPS_LIMIT]
-    deps = []
-    for key, item in dict.items(attrs):
-        dep = _repr_deps(item, budget) if key in shown else EMPTY
-        if dep is None:
+def _attribute_holder_node(tp: type):
+    """node_of(value, text) for an argparse class (see _has_attribute_holder_repr): a Node over
+    its `__dict__` items, with the deps of the values its repr shows."""
+    fields_of = _fields_reader(tp)  # (count, key0, value0, ...) of __dict__: the Node's snapshot
+
+    def node_of(value, text: str) -> Node | None:
+        size, flat = fields_of(value)
+        if size < 0 or not all(type(key) is str for key in flat[::2]):
+            return None  # another class now, or a key that is not a name
+        try:
+            # The attributes the repr shows (argparse's own method: all of a Namespace's, an
+            # action's option_strings, dest, default...; not the group holding the action).
+            shown = [pair[0] for pair in tp._get_kwargs(value)]
+        except Exception:
             return None
-        deps.append(dep)
-    fields_of = _attribute_holder_fields.get(tp)
-    if fields_of is None:
-        fields_of = _attribute_holder_fields[tp] = _fields_reader(tp)
-    size, flat = fields_of(value)
-    # Each key's dep comes before its value's, as the items are (key, value, key, value...).
-    flat_deps = [dep for pair in zip([EMPTY] * len(deps), deps) for dep in pair]
-    return Node(fields_of, value, size, flat, [], flat_deps, [], text)
+        keys = flat[::2]
+        present = frozenset(keys)
+        if not all(type(name) is str and name in present for name in shown):
+            return None  # an attribute read from the class: not in the snapshot
+        shown = frozenset(shown)
+        budget = [_REPR_DEPS_LIMIT]
+        deps = []
+        for key, item in zip(keys, flat[1::2]):
+            dep = _repr_deps(item, budget) if key in shown else EMPTY
+            if dep is None:
+                return None
+            deps += (EMPTY, dep)  # the key's, then the value's: items are (key, value, ...)
+        return Node(fields_of, value, size, flat, [], deps, [], text)
 
-
-_attribute_holder_fields: dict[type, Callable] = {}
+    return node_of
 
 
 def exception_text(exc: BaseException) -> str:

@@ -56,7 +56,9 @@ HINT_FRAMES = 8  # how many frames a call's arguments and a return value are loo
 
 def _hint_from_callers(stack: list, decision, value: object):
     """The Node of `value`'s last encoding in the nearest frames of `stack` (innermost first)
-    that show it with the same filter decision, or None."""
+    that show it with the same filter decision, or None (always for a scalar: no Node)."""
+    if type(value) in _SCALAR_TYPES:
+        return None
     for caller in reversed(stack[-HINT_FRAMES:]):
         if caller.info.decision is decision:
             for cached in caller.cache.values():
@@ -514,10 +516,7 @@ class Recorder:
                     entry = entries[name] = self._entry(info, name, "arg")
                 mode = entry[0]
                 if mode == ALLOW:
-                    hint = None
-                    if stack and type(value) not in _SCALAR_TYPES:
-                        hint = _hint_from_callers(stack, info.decision, value)
-                    text, dep = encode_tracked(value, hint)
+                    text, dep = encode_tracked(value, _hint_from_callers(stack, info.decision, value))
                     args.append('{"variable_id":%d,"value":%s}' % (self.variables[name], text))
                     if dep is not None:
                         cache[name] = (value, entry[1] + text + "}}", dep)
@@ -585,13 +584,9 @@ class Recorder:
             info = ts.stack[-1].info
             if info.ret_mode == ALLOW:
                 self._attr_decision = info.decision
-                if type(value) in _SCALAR_TYPES:
-                    text = self.encoder.encode(value)
-                else:
-                    # What a function returns is often shown by it or a caller too (`return
-                    # self.items`, a built object): re-encoded from that encoding.
-                    hint = _hint_from_callers(ts.stack, info.decision, value)
-                    text = self.encoder.encode_tracked(value, hint)[0]
+                # What a function returns is often shown by it or a caller too (`return
+                # self.items`, a built object): re-encoded from that encoding.
+                text = self.encoder.encode_tracked(value, _hint_from_callers(ts.stack, info.decision, value))[0]
             else:
                 text = self._filtered_return(info.ret_mode)
             self._return(ts, text)

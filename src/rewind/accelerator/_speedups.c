@@ -1245,7 +1245,7 @@ enter_body(CoreObject *self, PyObject *ts, PyObject *info, PyObject *frame, PyOb
 {
     PyObject *arg_names = NULL, *entries = NULL, *locals = NULL, *variables = NULL, *suffix = NULL,
              *redacted = NULL, *call_step = NULL, *function_id = NULL, *stack = NULL, *decision = NULL,
-             *active = NULL, *cache = NULL, *text = NULL, *encoder = NULL;
+             *active = NULL, *cache = NULL, *text = NULL;
     PyObject *vals[FAST_ARGS], *ents[FAST_ARGS];
     long long ivals[FAST_ARGS], vids[FAST_ARGS];
     long modes[FAST_ARGS];
@@ -1312,12 +1312,8 @@ enter_body(CoreObject *self, PyObject *ts, PyObject *info, PyObject *frame, PyOb
                     goto done;
                 if (!fits)
                     goto fallback;
-                if (suffix == NULL) {
-                    encoder = rget(self, s_encoder);
-                    suffix = encoder == NULL ? NULL : PyObject_GetAttr(encoder, s_int_value_suffix);
-                    if (suffix == NULL)
-                        goto done;
-                }
+                if (load_int_suffix(self, &suffix) < 0)
+                    goto done;
                 if (!is_ascii(suffix) || PyUnicode_GET_LENGTH(suffix) < 2)
                     goto fallback;
             }
@@ -1427,7 +1423,6 @@ done:
     Py_XDECREF(locals);
     Py_XDECREF(variables);
     Py_XDECREF(suffix);
-    Py_XDECREF(encoder);
     Py_XDECREF(redacted);
     Py_XDECREF(call_step);
     Py_XDECREF(function_id);
@@ -1461,7 +1456,7 @@ core_enter_impl(CoreObject *self, PyObject *ts, PyObject *info, PyObject *frame)
 static int
 leave_body(CoreObject *self, PyObject *ts, PyObject *value)
 {
-    PyObject *stack = NULL, *top = NULL, *info = NULL, *mode_obj = NULL, *decision = NULL, *encoder = NULL,
+    PyObject *stack = NULL, *top = NULL, *info = NULL, *mode_obj = NULL, *decision = NULL,
              *suffix = NULL, *filtered = NULL, *text = NULL;
     long long v = 0;
     int rc = -1, fits = 0;
@@ -1501,9 +1496,7 @@ leave_body(CoreObject *self, PyObject *ts, PyObject *value)
                 goto done;
             if (!fits)
                 goto fallback;
-            encoder = rget(self, s_encoder);
-            suffix = encoder == NULL ? NULL : PyObject_GetAttr(encoder, s_int_value_suffix);
-            if (suffix == NULL)
+            if (load_int_suffix(self, &suffix) < 0)
                 goto done;
             if (!is_ascii(suffix))
                 goto fallback;
@@ -1558,7 +1551,6 @@ done:
     Py_XDECREF(info);
     Py_XDECREF(mode_obj);
     Py_XDECREF(decision);
-    Py_XDECREF(encoder);
     Py_XDECREF(suffix);
     Py_XDECREF(filtered);
     Py_XDECREF(text);
