@@ -184,6 +184,7 @@ class ValueEncoder:
         self._hint: Node | None = None
         self._unchanged = _unchanged
         self._stale = self._stale_positions
+        self._item_texts: Callable[[tuple, int], tuple[list, list]] | None = None
         (self._snapshot_list, self._snapshot_set, self._snapshot_frozenset, self._snapshot_deque,
          self._snapshot_dict) = make_snapshots(max_items)
         t = types_.intern
@@ -244,6 +245,16 @@ class ValueEncoder:
         if hint is None:
             # _encode_item inlined: this loop encodes every new container's items (10% faster).
             encode = self.encode
+            if self._item_texts is not None:
+                # The accelerator writes the scalars and tuples of scalars (dep EMPTY).
+                texts, misses = self._item_texts(shown, depth)
+                deps = [EMPTY] * len(texts)
+                for i in misses:
+                    self._last = EMPTY
+                    texts[i] = encode(shown[i], depth)
+                    deps[i] = self._last
+                    self._hint = None
+                return texts, deps, True
             texts = []
             deps = []
             for item in shown:
@@ -297,6 +308,11 @@ class ValueEncoder:
         """Check nodes with the accelerator's versions of `_unchanged` and `_stale_positions`."""
         self._unchanged = unchanged
         self._stale = stale_positions
+
+    def use_item_texts(self, item_texts: Callable[[tuple, int], tuple[list, list]]) -> None:
+        """Write the scalar items of new containers with the accelerator's `item_texts(items,
+        depth)`, which returns (texts, misses): None in texts at each position in misses."""
+        self._item_texts = item_texts
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -207,6 +207,7 @@ class Recorder:
             self._core = speedups.Core(self, Recorder.line, EMPTY, FLUSH_EVERY, LARGE_FRAGMENT, unchanged,
                                        Recorder.enter, Recorder.leave, ActiveFrame, self.encoder.encode(None),
                                        CodeInfo, ThreadState, HIDDEN_GLOBAL_TYPES)
+            self.encoder.use_item_texts(self._core.item_texts)
             self.line = self._core.line
             self.enter = self._core.enter
             self.leave = self._core.leave

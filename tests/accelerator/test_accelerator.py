@@ -76,6 +76,16 @@ def test_c_core_every_branch(record, backend):
 
 
 @needs_c
+@pytest.mark.parametrize("bounds", [{}, {"CODETRACER_VALUE_MAX_DEPTH": "2", "CODETRACER_VALUE_MAX_ITEMS": "3"}],
+                         ids=["default-bounds", "small-bounds"])
+def test_c_core_writes_new_container_items_like_python(record, backend, bounds):
+    """Scalars and tuples of scalars inside new containers (Core.item_texts), at and past the
+    depth and item bounds, beside items the encoder writes itself."""
+    # (a fixed hash seed: the sets of strings come out in the same order in both runs)
+    _compare(record, {**backend, **bounds, "PYTHONHASHSEED": "0"}, PROGRAMS_DIR / "nested.py", PROGRAMS_DIR)
+
+
+@needs_c
 def test_c_core_calls_and_returns(record, backend):
     """Recorder.enter / leave and the PY_START / PY_RETURN callbacks in C: int64 edges, None,
     args and return values that take the Python path, hidden, redacted and dropped ones."""

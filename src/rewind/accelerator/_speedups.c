@@ -1081,6 +1081,78 @@ done:
     return result;
 }
 
+/* encoder._elements_of for new items (Core.item_texts(items, depth)): the text of each item
+ * that is a scalar the snapshot loop writes itself, or a tuple of those shown at `depth`,
+ * exactly as the encoder writes it (the dep of each is EMPTY).  Returns (texts, misses):
+ * texts[i] is None at each position i in misses, which the encoder encodes itself.  No type
+ * is interned here (see tuple_body), so Type events land where the Python encoder puts them. */
+static PyObject *
+core_item_texts(CoreObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyTuple_CheckExact(args[0]) || !PyLong_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "item_texts(items: tuple, depth: int)");
+        return NULL;
+    }
+    PyObject *items = args[0];
+    Py_ssize_t depth = PyLong_AsSsize_t(args[1]);
+    if (depth == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *int_suffix = NULL;
+    if ((!self->scalars_loaded && load_scalars(self) < 0) || load_int_suffix(self, &int_suffix) < 0)
+        return NULL;
+    int ascii_suffix = is_ascii(int_suffix) && PyUnicode_GET_LENGTH(int_suffix) >= 2;
+    Py_ssize_t n = PyTuple_GET_SIZE(items);
+    PyObject *texts = PyList_New(n), *misses = NULL, *result = NULL;
+    if (texts == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(items, i);
+        PyObject *body = NULL;
+        long long v;
+        int fits = as_int64(item, &v);
+        if (fits < 0)
+            goto done;
+        if (fits && ascii_suffix) {
+            /* '{"kind":"Int","i":N' + _int_suffix (int_value_suffix without its "}}") */
+            Builder b;
+            b_init(&b);
+            if (b_bytes(&b, INT_MIDDLE, (Py_ssize_t)(sizeof(INT_MIDDLE) - 1)) == 0 && b_int(&b, v) == 0
+                    && b_str(&b, int_suffix, 2) == 0)
+                body = b_finish(&b);
+            b_free(&b);
+            if (body == NULL)
+                goto done;
+        }
+        else if (PyTuple_CheckExact(item)) {
+            if (depth < self->max_depth)
+                body = tuple_body(self, item, int_suffix);
+        }
+        else if (!PyLong_CheckExact(item)) {
+            body = scalar_body(self, item);
+        }
+        if (body == NULL) {
+            if (PyErr_Occurred())
+                goto done;
+            PyObject *at = PyLong_FromSsize_t(i);
+            if (misses == NULL)
+                misses = PyList_New(0);
+            if (at == NULL || misses == NULL || PyList_Append(misses, at) < 0) {
+                Py_XDECREF(at);
+                goto done;
+            }
+            Py_DECREF(at);
+            body = Py_NewRef(Py_None);
+        }
+        PyList_SET_ITEM(texts, i, body);
+    }
+    result = misses == NULL ? PyTuple_Pack(2, texts, empty_tuple) : PyTuple_Pack(2, texts, misses);
+done:
+    Py_XDECREF(texts);
+    Py_XDECREF(misses);
+    Py_XDECREF(int_suffix);
+    return result;
+}
+
 /* counts[key] = counts.get(key, 0) + 1 on a counter dict of the recorder (redactions, drops). */
 static int
 bump(CoreObject *self, PyObject *dict_name, PyObject *key)
@@ -2178,6 +2250,8 @@ static PyMethodDef core_methods[] = {
      PyDoc_STR("enter(ts, info, frame): Recorder.enter for a traced frame that starts.")},
     {"leave", (PyCFunction)(void (*)(void))core_leave, METH_FASTCALL,
      PyDoc_STR("leave(ts, value): Recorder.leave for the innermost traced frame.")},
+    {"item_texts", (PyCFunction)(void (*)(void))core_item_texts, METH_FASTCALL,
+     PyDoc_STR("item_texts(items, depth): (texts, misses), the encoder's texts of the scalar items.")},
     {NULL, NULL, 0, NULL},
 };
 
