@@ -144,6 +144,18 @@ def probe_binary_format(py: str, work: Path) -> str | None:
     return "rewind --format binary does not work here: %s" % last
 
 
+def probe_default_core(py: str) -> str | None:
+    """None when the default core of the checkout's src/ is the C one, else why it is not
+    (the `default` variants then measure the pure-Python core)."""
+    ok, text = probe_python(py, "from rewind import accelerator; print(accelerator.core_name())",
+                            env=harness.clean_env(rewind_src=True))
+    if ok and text.splitlines()[-1:] == ["c"]:
+        return None
+    return ("the default core of %s is not the C one (%s): the `default` variants measure the "
+            "pure-Python core; build the accelerator in place with `pip install -e .`"
+            % (harness.SRC, text.splitlines()[-1] if text else "no output"))
+
+
 def probe_native(native_py: str | None) -> tuple[dict | None, str | None]:
     if not native_py:
         return None, ("native recorder: not measured (pass --native-python or set REWIND_NATIVE_PYTHON "
@@ -314,6 +326,11 @@ def run_main_suite(args, work: Path, notes: list[str], native: dict | None) -> l
     if binary_note:
         notes.append(binary_note + " (binary variants skipped)")
         print("note:", binary_note, "(binary variants skipped)", flush=True)
+    if "default" in args.cores:
+        core_note = probe_default_core(sys.executable)
+        if core_note:
+            notes.append(core_note)
+            print("note:", core_note, flush=True)
     variants = build_variants(args, binary_note, native)
     results = []
     for workload in [w for w in WORKLOADS if w.name in args.workloads]:

@@ -55,6 +55,37 @@ def test_the_same_bytes_as_cbor2(values):
     assert _cbor.events(text) == python_path(text)
 
 
+long_events = st.lists(st.text(min_size=1, max_size=12), min_size=20, max_size=40).map(
+    lambda words: {"Value": {"variable_id": 1, "value": {"kind": "Sequence", "elements": words}}})
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(st.lists(long_events, min_size=1, max_size=4), st.lists(st.tuples(st.integers(0, 3), st.booleans(),
+                                                                        st.text(max_size=3)), min_size=1, max_size=12))
+def test_repeated_long_events_come_from_the_cache_with_the_same_bytes(bases, uses):
+    """Long events repeat at every step (an unchanged container's Value): the transcoder
+    keeps their CBOR by text.  Repeated, and changed in one element, across calls and within
+    one, each gives exactly cbor2's bytes; so does a line that holds two events."""
+    texts = []
+    for which, change, word in uses:
+        event = json.loads(json.dumps(bases[which % len(bases)]))
+        if change:
+            event["Value"]["value"]["elements"][-1] += word or "!"
+        texts.append(event_text([event]))
+    texts.append("".join(texts))  # all in one call
+    for text in texts + texts[::-1]:
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+            continue
+        assert _cbor.events(text) == python_path(text)
+        # Two events on one line (not the recorder's layout): never taken as one cached line.
+        pair = text[2:].split(",\n")[0]
+        assert _cbor.events(",\n" + pair + "," + pair) == [cbor2.dumps(json.loads(pair))] * 2
+    _cbor.forget()
+    if not any(0xD800 <= ord(ch) <= 0xDFFF for ch in texts[-1]):
+        assert _cbor.events(texts[-1]) == python_path(texts[-1])
+
+
 @needs_c
 def test_every_corpus_trace_event():
     # Real events: the first lines of a recorded trace cover every event kind the recorder writes.

@@ -39,13 +39,14 @@ def node_check(empty: object) -> tuple:
     return _nodes.unchanged, _nodes.stale_positions
 
 
-def cbor_events():
-    """The C JSON-event-to-CBOR transcoder (`_cbor.events`) when the C core is selected, else
-    None: writer/binary_writer.py then converts in Python (the same bytes)."""
+def cbor_transcoder() -> ModuleType | None:
+    """The C JSON-event-to-CBOR transcoder (the `_cbor` module: `events(text)`, `forget()`)
+    when the C core is selected, else None: writer/binary_writer.py then converts in Python
+    (the same bytes)."""
     if select_core()[0] != "c":
         return None
     from . import _cbor
-    return _cbor.events
+    return _cbor
 
 
 def select_core() -> tuple[str, ModuleType | None]:

@@ -323,6 +323,106 @@ parse_value(Parser *ps, Buffer *b, int depth)
     }
 }
 
+/* Recent long events, by their JSON text: a recording repeats the Value event of an unchanged
+ * container at every step, and hashing and comparing its text costs a fraction of parsing
+ * it again.  A direct-mapped table; an entry is replaced by the next event in its slot.
+ * Only the GIL-holding caller of events() touches it (nothing here runs Python code). */
+#define CACHE_SLOTS 1024
+#define CACHE_MIN_LINE 128              /* shorter events parse about as fast as they hash */
+#define CACHE_MAX_LINE (256 * 1024)
+#define CACHE_MAX_BYTES (16 * 1024 * 1024)  /* JSON text held by the table at most */
+
+typedef struct {
+    uint64_t hash;
+    size_t size;
+    unsigned char *json;  /* a copy of the event's text (PyMem) */
+    PyObject *cbor;       /* its CBOR item (bytes) */
+} CacheEntry;
+
+static CacheEntry cache[CACHE_SLOTS];
+static size_t cache_bytes;
+
+static uint64_t
+text_hash(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+    }
+    for (; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001B3ULL;
+    return h ^ (h >> 29);
+}
+
+static void
+cache_drop(CacheEntry *e)
+{
+    if (e->json != NULL) {
+        PyMem_Free(e->json);
+        cache_bytes -= e->size;
+    }
+    Py_CLEAR(e->cbor);
+    e->json = NULL;
+    e->size = 0;
+}
+
+/* The cached CBOR item (borrowed) of the event text [p, p + n), or NULL. */
+static PyObject *
+cache_find(const unsigned char *p, size_t n, uint64_t hash)
+{
+    CacheEntry *e = &cache[hash % CACHE_SLOTS];
+    if (e->cbor != NULL && e->hash == hash && e->size == n && memcmp(e->json, p, n) == 0)
+        return e->cbor;
+    return NULL;
+}
+
+/* Remember cbor (a bytes object) as the item of [p, p + n); a failure to copy is ignored. */
+static void
+cache_store(const unsigned char *p, size_t n, uint64_t hash, PyObject *cbor)
+{
+    CacheEntry *e = &cache[hash % CACHE_SLOTS];
+    cache_drop(e);
+    if (cache_bytes + n > CACHE_MAX_BYTES)
+        return;
+    unsigned char *copy = PyMem_Malloc(n);
+    if (copy == NULL)
+        return;
+    memcpy(copy, p, n);
+    e->hash = hash;
+    e->size = n;
+    e->json = copy;
+    Py_INCREF(cbor);
+    e->cbor = cbor;
+    cache_bytes += n;
+}
+
+static PyObject *
+cbor_forget(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        cache_drop(&cache[i]);
+    Py_RETURN_NONE;
+}
+
+/* The end of the event that starts at p, when the text has the recorder's layout (one event
+ * per line, each line but the last ending with ","): the "," before the next newline, or
+ * the end of the text.  A newline inside an event cannot happen (JSON escapes it), and a text
+ * of any other layout only misses the cache: the parse decides. */
+static const unsigned char *
+line_end(const unsigned char *p, const unsigned char *end)
+{
+    const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (nl == NULL)
+        return end;
+    return nl > p && nl[-1] == ',' ? nl - 1 : NULL;
+}
+
 /* events(text) -> list[bytes]: the CBOR item of each event in `text` (events separated by
  * commas, as the recorder writes them: each after ",\n"). */
 static PyObject *
@@ -352,19 +452,33 @@ cbor_events(PyObject *module, PyObject *text)
         skip_space(&ps);
         if (ps.p >= ps.end)
             break;
-        b.size = 0;
-        if (parse_value(&ps, &b, 0) < 0)
-            goto error;
-        if (ps.failed) {
-            PyErr_SetString(PyExc_ValueError, "not JSON that the C transcoder handles");
-            goto error;
+        const unsigned char *start = ps.p, *stop = line_end(ps.p, ps.end);
+        size_t n = stop == NULL ? 0 : (size_t)(stop - start);
+        int cacheable = n >= CACHE_MIN_LINE && n <= CACHE_MAX_LINE;
+        uint64_t hash = cacheable ? text_hash(start, n) : 0;
+        PyObject *known = cacheable ? cache_find(start, n, hash) : NULL;
+        if (known != NULL) {
+            if (PyList_Append(out, known) < 0)
+                goto error;
+            ps.p = stop;
         }
-        PyObject *item = PyBytes_FromStringAndSize((const char *)b.data, (Py_ssize_t)b.size);
-        if (item == NULL || PyList_Append(out, item) < 0) {
-            Py_XDECREF(item);
-            goto error;
+        else {
+            b.size = 0;
+            if (parse_value(&ps, &b, 0) < 0)
+                goto error;
+            if (ps.failed) {
+                PyErr_SetString(PyExc_ValueError, "not JSON that the C transcoder handles");
+                goto error;
+            }
+            PyObject *item = PyBytes_FromStringAndSize((const char *)b.data, (Py_ssize_t)b.size);
+            if (item == NULL || PyList_Append(out, item) < 0) {
+                Py_XDECREF(item);
+                goto error;
+            }
+            if (cacheable && ps.p == stop)  /* the parse took exactly the line: one whole event */
+                cache_store(start, n, hash, item);
+            Py_DECREF(item);
         }
-        Py_DECREF(item);
         skip_space(&ps);
         if (ps.p < ps.end) {
             if (*ps.p != ',') {
@@ -385,6 +499,8 @@ error:
 static PyMethodDef cbor_methods[] = {
     {"events", cbor_events, METH_O,
      "events(text) -> list[bytes]: the CBOR item of each comma-separated JSON event in text."},
+    {"forget", cbor_forget, METH_NOARGS,
+     "forget(): drop the cache of recent long events (their texts and CBOR items)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -90,10 +90,11 @@ class JsonToCbor:
     """
 
     def __init__(self, cbor2: Any, cache_limit: int = 4 << 20, max_cached_line: int = 1 << 16,
-                 c_events: Callable[[str], list[bytes]] | None = None):
+                 c_transcoder: Any = None):
         # The accelerator's transcoder (accelerator/_cbor.c) gives the same bytes without
         # json.loads + cbor2.dumps; text it does not handle raises ValueError and comes here.
-        self._c_events = c_events
+        self._c_transcoder = c_transcoder
+        self._c_events: Callable[[str], list[bytes]] | None = c_transcoder.events if c_transcoder else None
         self._dumps = cbor2.dumps
         self._loads = json.loads
         self._cache: dict[str, bytes] = {}
@@ -133,6 +134,13 @@ class JsonToCbor:
         except ValueError:  # not one event per line: parse the piece as a whole
             return [self._encode(event) for event in self._loads("[" + text + "]")]
         return out
+
+    def forget(self) -> None:
+        """Drop the caches of recent events (this converter's and the C transcoder's)."""
+        self._cache.clear()
+        self._cache_size = 0
+        if self._c_transcoder is not None:
+            self._c_transcoder.forget()
 
     def _convert_line(self, line: str) -> bytes:
         cbor = self._encode(self._loads(line))
@@ -178,7 +186,7 @@ class BinaryEventSink:
         self.frame_limit = frame_limit
         self._compressor = zstandard.ZstdCompressor(level=level, write_content_size=True,
                                                     write_checksum=True)
-        self.converter = JsonToCbor(cbor2, c_events=accelerator.cbor_events())
+        self.converter = JsonToCbor(cbor2, c_transcoder=accelerator.cbor_transcoder())
         self._lock = threading.Lock()
         self._content = bytearray()
         self.frames: list[tuple[int, int]] = []  # (compressed, decompressed) sizes, in order
@@ -230,6 +238,7 @@ class BinaryEventSink:
             self._file.write(seek_table(self.frames))
             self._file.close()
             self.bytes_written = os.path.getsize(self.path)
+            self.converter.forget()
 
     def detach_in_child(self) -> None:
         """After fork: never write again; whatever the buffer flushes goes to /dev/null."""
