@@ -662,18 +662,29 @@ class Recorder:
             while ts.stack:
                 self._return(ts, unfinished)
 
+    def counts(self) -> tuple[int, int, int, int]:
+        """(steps, values, calls, returns) written so far, by these methods and the C core
+        (which counts its own in C)."""
+        steps, values, calls, returns = self.steps, self.values, self.calls, self.returns
+        if self._core is not None:
+            c_steps, c_values, c_calls, c_returns = self._core.counts()
+            return steps + c_steps, values + c_values, calls + c_calls, returns + c_returns
+        return steps, values, calls, returns
+
     def events_written(self) -> int:
         """Events of the trace, definitions excluded (cheap: computed from counters)."""
-        return self.steps + 2 * self.calls + self.returns + self.values + self.io_events + 2
+        steps, values, calls, returns = self.counts()
+        return steps + 2 * calls + returns + values + self.io_events + 2
 
     def stats(self) -> dict:
         """Counts that match what `rewind validate` / `summary` count in the trace."""
+        steps, values, calls, returns = self.counts()
         return {
             # every non-toplevel Call comes right after its entry Step
-            "steps": self.steps + self.calls,
-            "calls": self.calls + 1,
-            "returns": self.returns + (0 if self.toplevel_open else 1),
-            "values": self.values,
+            "steps": steps + calls,
+            "calls": calls + 1,
+            "returns": returns + (0 if self.toplevel_open else 1),
+            "values": values,
             "io_events": self.io_events,
             "paths": len(self.path_list),
             "functions": len(self.functions),

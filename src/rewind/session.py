@@ -293,7 +293,7 @@ class Session:
             return None
         if self.failed is not None:
             return self._keep_partial(exit_code, exception, traceback_text)
-        if self.policy.require_trace and self.recorder.calls == 0:
+        if self.policy.require_trace and self.recorder.counts()[2] == 0:
             self._discard()
             raise errors.usage(errors.ERR_TRACE_MISSING, "require_trace is set and nothing was recorded",
                                trace_dir=self.target, activation_path=self.activation_path or self.toplevel_path)
