@@ -189,6 +189,7 @@ def loop(n):
         total += i
         a = marker
         b = obj
+        row = [marker, (i, text), text, 0.5 * i, None, True, (obj,)]  # new items: Core.item_texts
         if i % 4 == 0:
             callee(marker, i, -marker)
             nothing(obj, text)
