@@ -237,10 +237,11 @@ class ValueEncoder:
         self._hint = None
         return text, self._last
 
-    def _elements_of(self, shown: tuple, depth: int, hint: Node | None) -> tuple[list, list, bool]:
-        """Texts and deps of the shown items, and whether anything differs from `hint`:
-        an item that is the same object as at the same position last time, and whose
-        dependencies are unchanged, keeps its text."""
+    def _elements_of(self, shown: tuple, depth: int, hint: Node | None) -> tuple[list, list, bool, list | None]:
+        """Texts and deps of the shown items, whether anything differs from `hint`, and the
+        positions that were encoded again (None: all of them, without a hint): an item that
+        is the same object as at the same position last time, and whose dependencies are
+        unchanged, keeps its text."""
         encode_item = self._encode_item
         if hint is None:
             # _encode_item inlined: this loop encodes every new container's items (10% faster).
@@ -254,7 +255,7 @@ class ValueEncoder:
                     texts[i] = encode(shown[i], depth)
                     deps[i] = self._last
                     self._hint = None
-                return texts, deps, True
+                return texts, deps, True, None
             texts = []
             deps = []
             for item in shown:
@@ -262,12 +263,12 @@ class ValueEncoder:
                 texts.append(encode(item, depth))
                 deps.append(self._last)
                 self._hint = None
-            return texts, deps, True
+            return texts, deps, True, None
         old_items = hint.items
         stale = self._stale(shown, old_items, hint.deps)
         count = len(shown)
         if not stale and count == len(old_items):
-            return hint.texts, hint.deps, False
+            return hint.texts, hint.deps, False, stale
         texts = hint.texts[:count]
         deps = hint.deps[:count]
         if count > len(texts):
@@ -283,7 +284,7 @@ class ValueEncoder:
                 changed = True
             texts[i] = text
             deps[i] = new_dep
-        return texts, deps, changed
+        return texts, deps, changed, stale
 
     def _stale_positions(self, shown: tuple, old_items: tuple, old_deps: list) -> list:
         """Positions of `shown` whose last text cannot be reused: a new object there, or one
@@ -407,7 +408,7 @@ class ValueEncoder:
                 hint = None
         self._active.add(key)
         try:
-            texts, deps, changed = self._elements_of(shown, depth + 1, hint)
+            texts, deps, changed, _ = self._elements_of(shown, depth + 1, hint)
         finally:
             self._active.discard(key)
         if not changed and size == hint.size:
@@ -447,7 +448,7 @@ class ValueEncoder:
         shown = hint.items if hint is not None else tuple(islice(tuple.__iter__(value), self.max_items))
         self._active.add(key)
         try:
-            texts, deps, changed = self._elements_of(shown, depth + 1, hint)
+            texts, deps, changed, _ = self._elements_of(shown, depth + 1, hint)
         finally:
             self._active.discard(key)
         if not changed:
@@ -480,7 +481,7 @@ class ValueEncoder:
                 hint = None
         self._active.add(key)
         try:
-            texts, deps, changed = self._elements_of(flat, depth + 2, hint)
+            texts, deps, changed, stale = self._elements_of(flat, depth + 2, hint)
         finally:
             self._active.discard(key)
         if not changed and size == hint.size:
@@ -490,14 +491,24 @@ class ValueEncoder:
         pair_tid = self._tid(KIND_TUPLE, "tuple")
         old_texts = hint.texts if hint is not None else ()
         old_parts = hint.parts if hint is not None else ()
-        parts = []
-        for j in range(0, len(texts) - 1, 2):
-            k_text = texts[j]
-            v_text = texts[j + 1]
-            if j + 1 < len(old_texts) and k_text is old_texts[j] and v_text is old_texts[j + 1]:
-                parts.append(old_parts[j // 2])
-            else:
-                parts.append('{"kind":"Tuple","elements":[%s,%s],"type_id":%d}' % (k_text, v_text, pair_tid))
+        if stale is not None and len(texts) == len(old_texts):
+            # The same keys shown: only the pairs at the positions encoded again can differ.
+            parts = list(old_parts)
+            for j in stale:
+                j -= j & 1
+                k_text = texts[j]
+                v_text = texts[j + 1]
+                if k_text is not old_texts[j] or v_text is not old_texts[j + 1]:
+                    parts[j >> 1] = '{"kind":"Tuple","elements":[%s,%s],"type_id":%d}' % (k_text, v_text, pair_tid)
+        else:
+            parts = []
+            for j in range(0, len(texts) - 1, 2):
+                k_text = texts[j]
+                v_text = texts[j + 1]
+                if j + 1 < len(old_texts) and k_text is old_texts[j] and v_text is old_texts[j + 1]:
+                    parts.append(old_parts[j // 2])
+                else:
+                    parts.append('{"kind":"Tuple","elements":[%s,%s],"type_id":%d}' % (k_text, v_text, pair_tid))
         shown = len(flat) // 2
         body = ",".join(parts) if size <= shown else ",".join(parts + [self._more(size - shown)])
         text = '{"kind":"Sequence","elements":[%s],"is_slice":false,"type_id":%d}' % (
