@@ -16,6 +16,7 @@ headers) one warning line is printed and the install goes on with the pure-Pytho
 import os
 import re
 import sys
+import zlib
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -87,7 +88,18 @@ if editable_wheel is not None:
 # The accelerator's modules: the per-line core and the encoder's node check.  Only public
 # CPython API, so one source builds for every supported version; optional=True: an editable
 # install then skips copying a .so that was not built.
-accelerator = [Extension("rewind.accelerator.%s" % name, sources=["src/rewind/accelerator/%s.c" % name], optional=True)
+# Each module records the CRC-32 of the source it was built from (its SOURCE_CRC): when an
+# editable install's source has changed since, rewind uses the pure-Python core instead of a
+# module whose functions no longer match the Python code (accelerator/__init__.py, _load).
+
+
+def _source_crc(path):
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), path), "rb") as f:
+        return zlib.crc32(f.read())
+
+
+accelerator = [Extension("rewind.accelerator.%s" % name, sources=["src/rewind/accelerator/%s.c" % name], optional=True,
+                         define_macros=[("REWIND_SOURCE_CRC", "%dUL" % _source_crc("src/rewind/accelerator/%s.c" % name))])
                for name in ("_speedups", "_nodes", "_cbor")]
 
 setup(cmdclass=cmdclass, ext_modules=accelerator)

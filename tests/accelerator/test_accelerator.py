@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rewind_testing import CORPUS, ROOT, per_thread_flow, run_python, run_rewind
+from rewind_testing import CORPUS, ROOT, assert_valid, per_thread_flow, run_python, run_rewind
 
 HERE = Path(__file__).resolve().parent
 PROGRAMS_DIR = HERE / "programs"
@@ -161,6 +161,36 @@ def test_without_the_extension_the_default_is_python(tmp_path):
                       env={"REWIND_CORE": ""})
     assert proc.returncode == 0 and proc.stdout == "ran 1\n", proc.stderr
     assert _core(tmp_path / "out") == "python"
+
+
+@needs_c
+def test_a_build_older_than_its_c_source_is_not_used(tmp_path):
+    """An editable install whose C source changed since its last build (the Python code may
+    already call what the new source defines): the default core is then the pure-Python one,
+    and REWIND_CORE=c says which module to rebuild, before the program runs."""
+    import shutil
+
+    import rewind
+    site = tmp_path / "site"
+    shutil.copytree(Path(rewind.__file__).parent, site / "rewind", ignore=shutil.ignore_patterns("__pycache__"))
+    source = (ROOT / "src" / "rewind" / "accelerator" / "_nodes.c").read_text()
+    (site / "rewind" / "accelerator" / "_nodes.c").write_text(source + "/* changed since the build */\n")
+    (tmp_path / "prog.py").write_text("x = 1\nprint('ran', x)\n")
+    env = {"PYTHONPATH": str(site)}
+
+    default = run_python(["-m", "rewind", "-o", str(tmp_path / "out"), "prog.py"], cwd=tmp_path,
+                         env={**env, "REWIND_CORE": ""})
+    assert default.returncode == 0 and default.stdout == "ran 1\n", default.stderr
+    assert _core(tmp_path / "out") == "python"
+    assert_valid(tmp_path / "out")
+
+    forced = run_python(["-m", "rewind", "-o", str(tmp_path / "forced"), "prog.py"], cwd=tmp_path,
+                        env={**env, "REWIND_CORE": "c"})
+    assert forced.returncode == 10, forced.stderr
+    assert "ran" not in forced.stdout
+    assert "[ERR_MISSING_EXTRA]" in forced.stderr and "built from an older _nodes.c" in forced.stderr
+    assert "pip install -e ." in forced.stderr
+    assert not (tmp_path / "forced").exists()
 
 
 # A loop-heavy program recorded in-process by the C core: the values it steps over keep

@@ -13,6 +13,7 @@ runs.  `REWIND_CORE` picks:
 from __future__ import annotations
 
 import os
+import zlib
 from types import ModuleType
 
 from .. import errors
@@ -21,13 +22,40 @@ ENV_VAR = "REWIND_CORE"
 CORES = ("python", "c")
 
 
+_loaded: tuple[ModuleType | None, str] | None = None
+
+
 def _load() -> tuple[ModuleType | None, str]:
-    """The `_speedups` module (with `_nodes` importable too), or None and why not."""
+    """The `_speedups` module (with `_nodes` and `_cbor` importable too), or None and why not."""
+    global _loaded
+    if _loaded is None:
+        try:
+            from . import _cbor, _nodes, _speedups  # noqa: F401 - all must import; node_check() uses _nodes
+        except ImportError as exc:
+            _loaded = None, str(exc)
+        else:
+            stale = [_stale_reason(module) for module in (_speedups, _nodes, _cbor)]
+            _loaded = (None, "; ".join(filter(None, stale))) if any(stale) else (_speedups, "")
+    return _loaded
+
+
+def _stale_reason(module: ModuleType) -> str:
+    """Why `module` must not be used ("" when it may): its C source next to it (an editable
+    install or a checkout) changed since it was built, so its functions may no longer be the
+    ones this Python code calls."""
+    built = getattr(module, "SOURCE_CRC", 0)
+    source = os.path.join(os.path.dirname(module.__file__ or ""), module.__name__.rpartition(".")[2] + ".c")
+    if not built or not os.path.isfile(source):
+        return ""
     try:
-        from . import _cbor, _nodes, _speedups  # noqa: F401 - all must import; node_check() uses _nodes
-    except ImportError as exc:
-        return None, str(exc)
-    return _speedups, ""
+        with open(source, "rb") as f:
+            current = zlib.crc32(f.read())
+    except OSError:
+        return ""
+    if current == built:
+        return ""
+    return "%s was built from an older %s (rebuild it: pip install -e .)" % (os.path.basename(module.__file__ or ""),
+                                                                           os.path.basename(source))
 
 
 def node_check(empty: object) -> tuple:

@@ -13,6 +13,11 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+/* The CRC-32 of this file as built (setup.py): SOURCE_CRC, checked by accelerator._load. */
+#ifndef REWIND_SOURCE_CRC
+#define REWIND_SOURCE_CRC 0UL
+#endif
 #include <string.h>
 #include <stdint.h>
 
@@ -519,5 +524,8 @@ static struct PyModuleDef cbor_module = {
 PyMODINIT_FUNC
 PyInit__cbor(void)
 {
-    return PyModule_Create(&cbor_module);
+    PyObject *module = PyModule_Create(&cbor_module);
+    if (module != NULL && PyModule_AddObject(module, "SOURCE_CRC", PyLong_FromUnsignedLong(REWIND_SOURCE_CRC)) < 0)
+        Py_CLEAR(module);
+    return module;
 }

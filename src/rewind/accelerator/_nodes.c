@@ -14,6 +14,11 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+/* The CRC-32 of this file as built (setup.py): SOURCE_CRC, checked by accelerator._load. */
+#ifndef REWIND_SOURCE_CRC
+#define REWIND_SOURCE_CRC 0UL
+#endif
+
 /* Snapshot kinds: must match the SNAPSHOT_* constants in encoder.py. */
 enum {
     KIND_CALL = 0,     /* call node.snapshot(node.obj) */
@@ -411,5 +416,8 @@ PyInit__nodes(void)
     state.kinds = PyDict_New();
     if (!state.s_kind || !state.s_dict || !state.kinds)
         return NULL;
-    return PyModule_Create(&nodes_module);
+    PyObject *module = PyModule_Create(&nodes_module);
+    if (module != NULL && PyModule_AddObject(module, "SOURCE_CRC", PyLong_FromUnsignedLong(REWIND_SOURCE_CRC)) < 0)
+        Py_CLEAR(module);
+    return module;
 }

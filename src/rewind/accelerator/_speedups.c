@@ -15,6 +15,11 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+/* The CRC-32 of this file as built (setup.py): SOURCE_CRC, checked by accelerator._load. */
+#ifndef REWIND_SOURCE_CRC
+#define REWIND_SOURCE_CRC 0UL
+#endif
 #include <stddef.h>
 #include <string.h>
 
@@ -2342,6 +2347,10 @@ PyInit__speedups(void)
     PyObject *module = PyModule_Create(&speedups_module);
     if (module == NULL)
         return NULL;
+    if (PyModule_AddObject(module, "SOURCE_CRC", PyLong_FromUnsignedLong(REWIND_SOURCE_CRC)) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
     Py_INCREF(&CoreType);
     if (PyModule_AddObject(module, "Core", (PyObject *)&CoreType) < 0) {
         Py_DECREF(&CoreType);
