@@ -98,8 +98,9 @@ def _source_crc(path):
         return zlib.crc32(f.read())
 
 
-accelerator = [Extension("rewind.accelerator.%s" % name, sources=["src/rewind/accelerator/%s.c" % name], optional=True,
-                         define_macros=[("REWIND_SOURCE_CRC", "%dUL" % _source_crc("src/rewind/accelerator/%s.c" % name))])
-               for name in ("_speedups", "_nodes", "_cbor")]
+SOURCES = {name: "src/rewind/accelerator/%s.c" % name for name in ("_speedups", "_nodes", "_cbor")}
+accelerator = [Extension("rewind.accelerator.%s" % name, sources=[path], optional=True,
+                         define_macros=[("REWIND_SOURCE_CRC", "%dUL" % _source_crc(path))])
+               for name, path in SOURCES.items()]
 
 setup(cmdclass=cmdclass, ext_modules=accelerator)
