@@ -87,6 +87,19 @@ def test_repeated_long_events_come_from_the_cache_with_the_same_bytes(bases, use
 
 
 @needs_c
+def test_the_cache_stays_right_when_it_is_full():
+    """More distinct long events than the cache holds (8 MB): it drops the oldest to keep new
+    ones, and every event, repeated or not, still gives cbor2's bytes."""
+    _cbor.forget()
+    events = [{"Value": {"variable_id": i % 7, "value": {"kind": "String", "text": "%d-" % i + "x" * 4000}}}
+              for i in range(3000)]
+    texts = [event_text(events[i:i + 10]) for i in range(0, len(events), 10)]
+    for text in texts + texts[-5:] + texts[:5]:
+        assert _cbor.events(text) == python_path(text)
+    _cbor.forget()
+
+
+@needs_c
 def test_every_corpus_trace_event():
     # Real events: the first lines of a recorded trace cover every event kind the recorder writes.
     sample = (CORPUS / "values.py").read_text()

@@ -350,6 +350,7 @@ typedef struct {
 
 static CacheEntry cache[CACHE_SLOTS];
 static size_t cache_bytes;
+static int evict_at;  /* the next slot to drop when the table is full */
 
 /* Four independent lanes of 8 bytes: the multiplications overlap (about 4x the speed of
  * one lane on the long events this is for). */
@@ -403,6 +404,14 @@ cache_store(const unsigned char *p, size_t n, uint64_t hash, PyObject *cbor)
     CacheEntry *e = &cache[hash % CACHE_SLOTS];
     cache_drop(e);
     size_t held = n + (size_t)PyBytes_GET_SIZE(cbor);
+    if (held > CACHE_MAX_BYTES / 4)
+        return;
+    /* Full: make room by dropping entries in slot order from where the last drop stopped
+     * (about first in, first out), so old events cannot keep new ones out for good. */
+    for (int tries = 0; cache_bytes + held > CACHE_MAX_BYTES && tries < CACHE_SLOTS; tries++) {
+        cache_drop(&cache[evict_at]);
+        evict_at = (evict_at + 1) % CACHE_SLOTS;
+    }
     if (cache_bytes + held > CACHE_MAX_BYTES)
         return;
     unsigned char *copy = PyMem_Malloc(n);
