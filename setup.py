@@ -85,19 +85,17 @@ if editable_wheel is not None:
 
     cmdclass["editable_wheel"] = editable_wheel_with_pth
 
-# The accelerator's modules: the per-line core and the encoder's node check.  Only public
-# CPython API, so one source builds for every supported version; optional=True: an editable
-# install then skips copying a .so that was not built.
-# Each module records the CRC-32 of the source it was built from (its SOURCE_CRC): when an
-# editable install's source has changed since, rewind uses the pure-Python core instead of a
-# module whose functions no longer match the Python code (accelerator/__init__.py, _load).
-
-
 def _source_crc(path):
     with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), path), "rb") as f:
         return zlib.crc32(f.read())
 
 
+# The accelerator's modules: the per-line core, the encoder's node check and the CBOR
+# transcoder.  Only public CPython API, so one source builds for every supported version;
+# optional=True: an editable install then skips copying a .so that was not built.
+# Each module records the CRC-32 of the source it was built from (its SOURCE_CRC): when an
+# editable install's source has changed since, rewind uses the pure-Python core instead of a
+# module whose functions no longer match the Python code (accelerator/__init__.py, _load).
 SOURCES = {name: "src/rewind/accelerator/%s.c" % name for name in ("_speedups", "_nodes", "_cbor")}
 accelerator = [Extension("rewind.accelerator.%s" % name, sources=[path], optional=True,
                          define_macros=[("REWIND_SOURCE_CRC", "%dUL" % _source_crc(path))])

@@ -494,21 +494,18 @@ class ValueEncoder:
         if stale is not None and len(texts) == len(old_texts):
             # The same keys shown: only the pairs at the positions encoded again can differ.
             parts = list(old_parts)
-            for j in stale:
-                j -= j & 1
-                k_text = texts[j]
-                v_text = texts[j + 1]
-                if k_text is not old_texts[j] or v_text is not old_texts[j + 1]:
-                    parts[j >> 1] = '{"kind":"Tuple","elements":[%s,%s],"type_id":%d}' % (k_text, v_text, pair_tid)
+            pairs = {j >> 1 for j in stale}
         else:
-            parts = []
-            for j in range(0, len(texts) - 1, 2):
-                k_text = texts[j]
-                v_text = texts[j + 1]
-                if j + 1 < len(old_texts) and k_text is old_texts[j] and v_text is old_texts[j + 1]:
-                    parts.append(old_parts[j // 2])
-                else:
-                    parts.append('{"kind":"Tuple","elements":[%s,%s],"type_id":%d}' % (k_text, v_text, pair_tid))
+            parts = [None] * (len(texts) >> 1)
+            pairs = range(len(parts))
+        for pair in pairs:
+            j = pair << 1
+            k_text = texts[j]
+            v_text = texts[j + 1]
+            if j + 1 < len(old_texts) and k_text is old_texts[j] and v_text is old_texts[j + 1]:
+                parts[pair] = old_parts[pair]
+            else:
+                parts[pair] = '{"kind":"Tuple","elements":[%s,%s],"type_id":%d}' % (k_text, v_text, pair_tid)
         shown = len(flat) // 2
         body = ",".join(parts) if size <= shown else ",".join(parts + [self._more(size - shown)])
         text = '{"kind":"Sequence","elements":[%s],"is_slice":false,"type_id":%d}' % (

@@ -13,13 +13,13 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <string.h>
+#include <stdint.h>
 
 /* The CRC-32 of this file as built (setup.py): SOURCE_CRC, checked by accelerator._load. */
 #ifndef REWIND_SOURCE_CRC
 #define REWIND_SOURCE_CRC 0UL
 #endif
-#include <string.h>
-#include <stdint.h>
 
 typedef struct {
     unsigned char *data;
@@ -330,14 +330,15 @@ parse_value(Parser *ps, Buffer *b, int depth)
 
 /* Recent long events, by their JSON text: a recording repeats the Value event of an unchanged
  * container at every step, and hashing and comparing its text costs a fraction of parsing
- * it again.  A direct-mapped table; an entry is replaced by the next event in its slot.
- * Only the GIL-holding caller of events() touches it (nothing here runs Python code). */
+ * it again.  A direct-mapped table: an entry is replaced by the next event in its slot, and
+ * when the table holds CACHE_MAX_BYTES the oldest slots are dropped (cache_store).  Only the
+ * GIL-holding caller of events() touches it (nothing here runs Python code). */
 #define CACHE_SLOTS 1024
 #define CACHE_MIN_LINE 128              /* shorter events parse about as fast as they hash */
 #define CACHE_MAX_LINE (256 * 1024)
 /* JSON text plus CBOR held by the table at most: a recording's peak RSS must stay within
  * 50 MB of the program's (issue 9).  16 MB of text alone put pytest's binary recording at +57 MB;
- * 8 MB of both, +39 MB (markdown: +49 -> +29 MB, 5% slower than with 16 MB). */
+ * 8 MB of both, +39 MB (markdown: +49 -> +29 MB). */
 #define CACHE_MAX_BYTES (8 * 1024 * 1024)
 
 typedef struct {
