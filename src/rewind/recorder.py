@@ -146,7 +146,11 @@ class Recorder:
         self.sink = sink
         self.chain = chain
         self.buffer: list[str] = []
-        self.lock = threading.RLock()
+        # The hot paths (REWIND_CORE, accelerator/): the C core replaces `line`, `enter` and
+        # `leave` on this instance (below); the methods stay the reference it mirrors and do
+        # the rare cases.  It brings its own lock, which it takes without a Python call.
+        self.core, speedups = accelerator.select_core()
+        self.lock = threading.RLock() if speedups is None else speedups.RecorderLock()
         self._acquire = self.lock.acquire  # bound once: the per-line path uses them directly
         self._release = self.lock.release
         self.paths: dict[str, int] = {}
@@ -197,9 +201,6 @@ class Recorder:
             self.tls.state = main
         main.started = True
         self._define('{"ThreadStart":%d}' % main.number)
-        # The hot paths (REWIND_CORE, accelerator/): the C core replaces `line`, `enter` and
-        # `leave` on this instance; the methods stay the reference it mirrors and do the rare cases.
-        self.core, speedups = accelerator.select_core()
         self._core = None
         if speedups is not None:
             unchanged, stale_positions = accelerator.node_check(EMPTY)

@@ -148,14 +148,161 @@ configure_slots(PyObject *classes[K_COUNT])
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* RecorderLock: the recorder's re-entrant lock, taken around every event.                  */
+/*                                                                                          */
+/* threading.RLock works, but the Core takes it twice per event (around line, enter and      */
+/* leave), and each of its acquire() calls parses its arguments and reads the clock: 30 ms   */
+/* of fib's 300 ms.  This lock has RLock's semantics (owner thread, a count, waiting without  */
+/* the GIL and letting signal handlers run while it waits), and the Core takes it with a     */
+/* plain C call.  Python code uses it as it used the RLock: acquire(), release(), `with`.     */
+
+typedef struct {
+    PyObject_HEAD
+    PyThread_type_lock lock;
+    unsigned long owner;   /* the holder's thread ident, meaningful while count > 0 */
+    unsigned long count;   /* how many times the holder has taken it */
+} RecorderLockObject;
+
+static PyTypeObject RecorderLockType;
+
+static int
+rlock_take(RecorderLockObject *self)
+{
+    unsigned long me = PyThread_get_thread_ident();
+    if (self->count > 0 && self->owner == me) {
+        self->count++;
+        return 0;
+    }
+    if (!PyThread_acquire_lock(self->lock, NOWAIT_LOCK)) {
+        /* Another thread is writing an event: wait for it without the GIL.  A signal wakes
+         * the wait, so that its Python handler runs (and may raise), as with RLock. */
+        for (;;) {
+            PyLockStatus status;
+            Py_BEGIN_ALLOW_THREADS
+            status = PyThread_acquire_lock_timed(self->lock, -1, 1);
+            Py_END_ALLOW_THREADS
+            if (status == PY_LOCK_ACQUIRED)
+                break;
+            if (PyErr_CheckSignals() < 0)
+                return -1;
+        }
+    }
+    self->owner = me;
+    self->count = 1;
+    return 0;
+}
+
+static int
+rlock_give(RecorderLockObject *self)
+{
+    if (self->count == 0 || self->owner != PyThread_get_thread_ident()) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
+        return -1;
+    }
+    if (--self->count == 0) {
+        self->owner = 0;
+        PyThread_release_lock(self->lock);
+    }
+    return 0;
+}
+
+static PyObject *
+rlock_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if (PyTuple_GET_SIZE(args) != 0 || (kwds != NULL && PyDict_GET_SIZE(kwds) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "RecorderLock() takes no arguments");
+        return NULL;
+    }
+    RecorderLockObject *self = (RecorderLockObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->lock = PyThread_allocate_lock();
+    if (self->lock == NULL) {
+        Py_DECREF(self);
+        PyErr_SetString(PyExc_MemoryError, "cannot allocate a lock");
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static void
+rlock_dealloc(RecorderLockObject *self)
+{
+    if (self->lock != NULL) {
+        if (self->count > 0)
+            PyThread_release_lock(self->lock);
+        PyThread_free_lock(self->lock);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+rlock_acquire(RecorderLockObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (rlock_take(self) < 0)
+        return NULL;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+rlock_release(RecorderLockObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (rlock_give(self) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+rlock_exit(RecorderLockObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)args;
+    (void)nargs;
+    if (rlock_give(self) < 0)
+        return NULL;
+    Py_RETURN_FALSE;
+}
+
+static PyObject *
+rlock_is_owned(RecorderLockObject *self, PyObject *unused)
+{
+    (void)unused;
+    return PyBool_FromLong(self->count > 0 && self->owner == PyThread_get_thread_ident());
+}
+
+static PyMethodDef rlock_methods[] = {
+    {"acquire", (PyCFunction)rlock_acquire, METH_NOARGS,
+     PyDoc_STR("acquire() -> True: take the lock, waiting for another thread that holds it.")},
+    {"release", (PyCFunction)rlock_release, METH_NOARGS,
+     PyDoc_STR("release(): give back one acquire(); RuntimeError if this thread does not hold it.")},
+    {"__enter__", (PyCFunction)rlock_acquire, METH_NOARGS, PyDoc_STR("acquire()")},
+    {"__exit__", (PyCFunction)(void (*)(void))rlock_exit, METH_FASTCALL, PyDoc_STR("release()")},
+    {"_is_owned", (PyCFunction)rlock_is_owned, METH_NOARGS,
+     PyDoc_STR("_is_owned() -> bool: whether this thread holds the lock.")},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject RecorderLockType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rewind.accelerator._speedups.RecorderLock",
+    .tp_doc = PyDoc_STR("RecorderLock(): a re-entrant lock, as threading.RLock, that the Core takes "
+                         "without a Python call."),
+    .tp_basicsize = sizeof(RecorderLockObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = rlock_new,
+    .tp_dealloc = (destructor)rlock_dealloc,
+    .tp_methods = rlock_methods,
+};
+
+/* ---------------------------------------------------------------------------------------- */
 /* Core: one per Recorder.                                                                   */
 
 typedef struct {
     PyObject_HEAD
     PyObject *recorder;
     PyObject *rdict;      /* recorder.__dict__: its plain attributes, read and set directly */
-    PyObject *acquire;    /* recorder._acquire / _release (the RLock's bound methods) */
-    PyObject *release;
+    RecorderLockObject *lock; /* recorder.lock */
     PyObject *py_line;    /* the Python Recorder.line (unbound): the rare cases */
     PyObject *empty;      /* recorder.EMPTY, the "reuse on identity" marker */
     PyObject *node_check; /* the encoder's node check (_nodes.unchanged), or NULL */
@@ -180,6 +327,8 @@ typedef struct {
 } CoreObject;
 
 static PyTypeObject CoreType;
+
+static PyObject *lock_release(CoreObject *self, PyObject *result);
 
 /* A plain attribute of the recorder (new reference): its instance dict first. */
 static PyObject *
@@ -864,42 +1013,13 @@ done:
 static PyObject *
 core_line_impl(CoreObject *self, PyObject *ts, PyObject *active, PyObject *line)
 {
-    PyObject *r = PyObject_CallNoArgs(self->acquire);
-    if (r == NULL)
+    if (rlock_take(self->lock) < 0)
         return NULL;
-    Py_DECREF(r);
     int rc = line_body(self, ts, active, line);
-    if (rc < 0) {
-#if PY_VERSION_HEX >= 0x030C0000
-        PyObject *exc = PyErr_GetRaisedException();
-#else
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-#endif
-        r = PyObject_CallNoArgs(self->release);
-        if (r == NULL) {
-            /* As in `finally`, the release's own error wins. */
-#if PY_VERSION_HEX >= 0x030C0000
-            Py_XDECREF(exc);
-#else
-            Py_XDECREF(type);
-            Py_XDECREF(value);
-            Py_XDECREF(tb);
-#endif
-            return NULL;
-        }
-        Py_DECREF(r);
-#if PY_VERSION_HEX >= 0x030C0000
-        PyErr_SetRaisedException(exc);
-#else
-        PyErr_Restore(type, value, tb);
-#endif
+    if (rc < 0)
+        return lock_release(self, NULL);
+    if (rlock_give(self->lock) < 0)
         return NULL;
-    }
-    r = PyObject_CallNoArgs(self->release);
-    if (r == NULL)
-        return NULL;
-    Py_DECREF(r);
     if (rc == 1) {
         /* A line seen for the first time (or line 0): the Python implementation. */
         PyObject *args[4] = {self->recorder, ts, active, line};
@@ -1179,17 +1299,6 @@ bump(CoreObject *self, PyObject *dict_name, PyObject *key)
     return rc;
 }
 
-/* The lock around a body, as `with self.lock:`. */
-static int
-lock_acquire(CoreObject *self)
-{
-    PyObject *r = PyObject_CallNoArgs(self->acquire);
-    if (r == NULL)
-        return -1;
-    Py_DECREF(r);
-    return 0;
-}
-
 /* Releases the lock and returns `result` (NULL when the body failed: its exception is kept,
  * unless the release fails too, whose error wins as in `finally`). */
 static PyObject *
@@ -1202,8 +1311,7 @@ lock_release(CoreObject *self, PyObject *result)
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
 #endif
-        PyObject *r = PyObject_CallNoArgs(self->release);
-        if (r == NULL) {
+        if (rlock_give(self->lock) < 0) {
 #if PY_VERSION_HEX >= 0x030C0000
             Py_XDECREF(exc);
 #else
@@ -1213,7 +1321,6 @@ lock_release(CoreObject *self, PyObject *result)
 #endif
             return NULL;
         }
-        Py_DECREF(r);
 #if PY_VERSION_HEX >= 0x030C0000
         PyErr_SetRaisedException(exc);
 #else
@@ -1221,12 +1328,10 @@ lock_release(CoreObject *self, PyObject *result)
 #endif
         return NULL;
     }
-    PyObject *r = PyObject_CallNoArgs(self->release);
-    if (r == NULL) {
+    if (rlock_give(self->lock) < 0) {
         Py_DECREF(result);
         return NULL;
     }
-    Py_DECREF(r);
     return result;
 }
 
@@ -1506,7 +1611,7 @@ done:
 static PyObject *
 core_enter_impl(CoreObject *self, PyObject *ts, PyObject *info, PyObject *frame)
 {
-    if (lock_acquire(self) < 0)
+    if (rlock_take(self->lock) < 0)
         return NULL;
     PyObject *active = NULL;
     int rc = enter_body(self, ts, info, frame, &active);
@@ -1627,7 +1732,7 @@ done:
 static PyObject *
 core_leave_impl(CoreObject *self, PyObject *ts, PyObject *value)
 {
-    if (lock_acquire(self) < 0)
+    if (rlock_take(self->lock) < 0)
         return NULL;
     PyObject *result = NULL;
     int rc = leave_body(self, ts, value);
@@ -1716,11 +1821,15 @@ core_init(CoreObject *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_TypeError, "the recorder's __dict__ must be a dict");
         return -1;
     }
-    PyObject *acquire = PyObject_GetAttrString(recorder, "_acquire");
-    PyObject *release = acquire == NULL ? NULL : PyObject_GetAttrString(recorder, "_release");
-    if (release == NULL) {
+    PyObject *lock = PyObject_GetAttrString(recorder, "lock");
+    if (lock == NULL) {
         Py_DECREF(rdict);
-        Py_XDECREF(acquire);
+        return -1;
+    }
+    if (!PyObject_TypeCheck(lock, &RecorderLockType)) {
+        Py_DECREF(rdict);
+        Py_DECREF(lock);
+        PyErr_SetString(PyExc_TypeError, "the recorder's lock must be a RecorderLock");
         return -1;
     }
     Py_INCREF(recorder);
@@ -1728,8 +1837,7 @@ core_init(CoreObject *self, PyObject *args, PyObject *kwds)
     Py_INCREF(empty);
     Py_XSETREF(self->recorder, recorder);
     Py_XSETREF(self->rdict, rdict);
-    Py_XSETREF(self->acquire, acquire);
-    Py_XSETREF(self->release, release);
+    Py_XSETREF(self->lock, (RecorderLockObject *)lock);
     Py_XSETREF(self->py_line, py_line);
     Py_XSETREF(self->empty, empty);
     if (node_check == Py_None)
@@ -1751,8 +1859,7 @@ core_traverse(CoreObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->recorder);
     Py_VISIT(self->rdict);
-    Py_VISIT(self->acquire);
-    Py_VISIT(self->release);
+    Py_VISIT(self->lock);
     Py_VISIT(self->py_line);
     Py_VISIT(self->empty);
     Py_VISIT(self->node_check);
@@ -1774,8 +1881,7 @@ core_clear(CoreObject *self)
 {
     Py_CLEAR(self->recorder);
     Py_CLEAR(self->rdict);
-    Py_CLEAR(self->acquire);
-    Py_CLEAR(self->release);
+    Py_CLEAR(self->lock);
     Py_CLEAR(self->py_line);
     Py_CLEAR(self->empty);
     Py_CLEAR(self->node_check);
@@ -2341,7 +2447,7 @@ PyInit__speedups(void)
             || (minus_two = PyLong_FromLong(-2)) == NULL)
         return NULL;
 
-    if (PyType_Ready(&CoreType) < 0)
+    if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&RecorderLockType) < 0)
         return NULL;
 #if PY_VERSION_HEX >= 0x030C0000
     if (PyType_Ready(&MonitorLineType) < 0 || PyType_Ready(&MonitorStartType) < 0
@@ -2358,6 +2464,10 @@ PyInit__speedups(void)
     Py_INCREF(&CoreType);
     if (PyModule_AddObject(module, "Core", (PyObject *)&CoreType) < 0) {
         Py_DECREF(&CoreType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(module, "RecorderLock", (PyObject *)&RecorderLockType) < 0) {
         Py_DECREF(module);
         return NULL;
     }
