@@ -116,3 +116,31 @@ def test_it_takes_no_arguments():
     from rewind.accelerator import _speedups
     with pytest.raises(TypeError):
         _speedups.RecorderLock(1)
+
+
+@needs_c
+def test_threads_that_give_up_the_gil_while_holding_it_never_overlap(lock):
+    # Like the encoder's Python code between a take and a give: the GIL goes to other
+    # threads (sleep(0)), which must wait until the holder gives the lock back.
+    inside: list[int] = []
+    overlaps: list[tuple[int, ...]] = []
+    rounds = 300
+
+    def worker(number: int) -> None:
+        for _ in range(rounds):
+            with lock:
+                inside.append(number)
+                time.sleep(0)
+                with lock:  # re-entry while others wait
+                    if len(inside) != 1:
+                        overlaps.append(tuple(inside))
+                inside.remove(number)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert overlaps == []
+    assert inside == [] and not lock._is_owned()

@@ -151,16 +151,22 @@ configure_slots(PyObject *classes[K_COUNT])
 /* RecorderLock: the recorder's re-entrant lock, taken around every event.                  */
 /*                                                                                          */
 /* threading.RLock works, but the Core takes it twice per event (around line, enter and      */
-/* leave), and each of its acquire() calls parses its arguments and reads the clock: 30 ms   */
-/* of fib's 300 ms.  This lock has RLock's semantics (owner thread, a count, waiting without  */
-/* the GIL and letting signal handlers run while it waits), and the Core takes it with a     */
-/* plain C call.  Python code uses it as it used the RLock: acquire(), release(), `with`.     */
+/* leave), and each of its acquire() calls parses its arguments and reads the clock.  This   */
+/* lock has RLock's semantics (an owner thread and a count; other threads wait without the   */
+/* GIL, and a signal handler can interrupt their wait), and an uncontended take or give is   */
+/* a few C assignments: its state (count, owner) is only read and written with the GIL held. */
+/* A thread that finds it held waits on `wakeup`, an OS lock used as a binary semaphore: the  */
+/* last give posts it when someone waits, and the waiter, back with the GIL, takes the lock  */
+/* if it is free or waits again.  Python code uses it as the RLock: acquire(), release(),    */
+/* `with`.                                                                                  */
 
 typedef struct {
     PyObject_HEAD
-    PyThread_type_lock lock;
     unsigned long owner;   /* the holder's thread ident, meaningful while count > 0 */
-    unsigned long count;   /* how many times the holder has taken it */
+    unsigned long count;   /* how many times the holder has taken it; 0: free */
+    PyThread_type_lock wakeup; /* acquired while no wake-up is pending */
+    int waiters;           /* threads waiting on `wakeup` */
+    int posted;            /* `wakeup` was released and no waiter has taken it yet */
 } RecorderLockObject;
 
 static PyTypeObject RecorderLockType;
@@ -169,27 +175,36 @@ static int
 rlock_take(RecorderLockObject *self)
 {
     unsigned long me = PyThread_get_thread_ident();
-    if (self->count > 0 && self->owner == me) {
+    if (self->count == 0) {
+        self->owner = me;
+        self->count = 1;
+        return 0;
+    }
+    if (self->owner == me) {
         self->count++;
         return 0;
     }
-    if (!PyThread_acquire_lock(self->lock, NOWAIT_LOCK)) {
-        /* Another thread is writing an event: wait for it without the GIL.  A signal wakes
-         * the wait, so that its Python handler runs (and may raise), as with RLock. */
-        for (;;) {
-            PyLockStatus status;
-            Py_BEGIN_ALLOW_THREADS
-            status = PyThread_acquire_lock_timed(self->lock, -1, 1);
-            Py_END_ALLOW_THREADS
-            if (status == PY_LOCK_ACQUIRED)
-                break;
-            if (PyErr_CheckSignals() < 0)
-                return -1;
+    /* Another thread holds it (it is between its take and its give, and gave up the GIL in
+     * the middle, e.g. in the encoder's Python code): wait for its give. */
+    self->waiters++;
+    for (;;) {
+        PyLockStatus status;
+        Py_BEGIN_ALLOW_THREADS
+        status = PyThread_acquire_lock_timed(self->wakeup, -1, 1);
+        Py_END_ALLOW_THREADS
+        if (status == PY_LOCK_ACQUIRED)
+            self->posted = 0;
+        else if (PyErr_CheckSignals() < 0) {
+            self->waiters--;
+            return -1;
+        }
+        if (self->count == 0) {
+            self->waiters--;
+            self->owner = me;
+            self->count = 1;
+            return 0;
         }
     }
-    self->owner = me;
-    self->count = 1;
-    return 0;
 }
 
 static int
@@ -199,9 +214,9 @@ rlock_give(RecorderLockObject *self)
         PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
         return -1;
     }
-    if (--self->count == 0) {
-        self->owner = 0;
-        PyThread_release_lock(self->lock);
+    if (--self->count == 0 && self->waiters > 0 && !self->posted) {
+        self->posted = 1;
+        PyThread_release_lock(self->wakeup);
     }
     return 0;
 }
@@ -216,22 +231,23 @@ rlock_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     RecorderLockObject *self = (RecorderLockObject *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
-    self->lock = PyThread_allocate_lock();
-    if (self->lock == NULL) {
+    self->wakeup = PyThread_allocate_lock();
+    if (self->wakeup == NULL) {
         Py_DECREF(self);
         PyErr_SetString(PyExc_MemoryError, "cannot allocate a lock");
         return NULL;
     }
+    PyThread_acquire_lock(self->wakeup, WAIT_LOCK);  /* no wake-up pending */
     return (PyObject *)self;
 }
 
 static void
 rlock_dealloc(RecorderLockObject *self)
 {
-    if (self->lock != NULL) {
-        if (self->count > 0)
-            PyThread_release_lock(self->lock);
-        PyThread_free_lock(self->lock);
+    if (self->wakeup != NULL) {
+        if (!self->posted)
+            PyThread_release_lock(self->wakeup);
+        PyThread_free_lock(self->wakeup);
     }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
