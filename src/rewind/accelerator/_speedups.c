@@ -331,6 +331,7 @@ typedef struct {
      * its _float_suffix, _str_suffix, _true, _false, max_string, and encoder._escape. */
     int scalars_loaded;
     PyObject *float_suffix, *str_suffix, *true_text, *false_text, *escape;
+    PyObject *int_suffix; /* the encoder's int_value_suffix, read on first use (load_int_suffix) */
     Py_ssize_t max_string, max_depth, max_items;
     /* The type id of `tuple`, once the encoder has interned it (tuple_tid_known). */
     int tuple_tid_known;
@@ -538,23 +539,29 @@ allowed_entry(PyObject *entries, PyObject *name)
     return NULL;
 }
 
-/* The encoder's int_value_suffix into *suffix on first use (a snapshot reads it once). */
+/* The encoder's int_value_suffix into *suffix (a new reference).  It is fixed when the
+ * encoder is made, so the core reads it once. */
 static int
 load_int_suffix(CoreObject *self, PyObject **suffix)
 {
     if (*suffix != NULL)
         return 0;
-    PyObject *encoder = rget(self, s_encoder);
-    if (encoder == NULL)
-        return -1;
-    *suffix = PyObject_GetAttr(encoder, s_int_value_suffix);
-    Py_DECREF(encoder);
-    if (*suffix == NULL)
-        return -1;
-    if (!PyUnicode_CheckExact(*suffix)) {
-        PyErr_SetString(PyExc_TypeError, "encoder.int_value_suffix must be a str");
-        return -1;
+    if (self->int_suffix == NULL) {
+        PyObject *encoder = rget(self, s_encoder);
+        if (encoder == NULL)
+            return -1;
+        PyObject *text = PyObject_GetAttr(encoder, s_int_value_suffix);
+        Py_DECREF(encoder);
+        if (text == NULL)
+            return -1;
+        if (!PyUnicode_CheckExact(text)) {
+            Py_DECREF(text);
+            PyErr_SetString(PyExc_TypeError, "encoder.int_value_suffix must be a str");
+            return -1;
+        }
+        self->int_suffix = text;
     }
+    *suffix = Py_NewRef(self->int_suffix);
     return 0;
 }
 
@@ -1880,6 +1887,7 @@ core_traverse(CoreObject *self, visitproc visit, void *arg)
     Py_VISIT(self->empty);
     Py_VISIT(self->node_check);
     Py_VISIT(self->float_suffix);
+    Py_VISIT(self->int_suffix);
     Py_VISIT(self->str_suffix);
     Py_VISIT(self->true_text);
     Py_VISIT(self->false_text);
@@ -1902,6 +1910,7 @@ core_clear(CoreObject *self)
     Py_CLEAR(self->empty);
     Py_CLEAR(self->node_check);
     Py_CLEAR(self->float_suffix);
+    Py_CLEAR(self->int_suffix);
     Py_CLEAR(self->str_suffix);
     Py_CLEAR(self->true_text);
     Py_CLEAR(self->false_text);
@@ -1927,6 +1936,31 @@ core_dealloc(CoreObject *self)
 
 #if PY_VERSION_HEX >= 0x030C0000
 
+/* The calling thread's ThreadState, recorder.tls.state: a new reference, or NULL with
+ * AttributeError when the thread has none yet.  Each callback keeps its last answer with the
+ * id of the Python thread state that asked.  tls.state is set once per thread
+ * (Recorder.current_thread_state) and a later thread never gets an earlier one's id, so the
+ * kept answer stays right, and the thread-local (a dict lookup by thread, 6% of fib's
+ * recording) is only asked again after a thread switch. */
+typedef struct {
+    uint64_t id;
+    PyObject *ts;
+} StateCache;
+
+static PyObject *
+thread_state(PyObject *tls, StateCache *cache)
+{
+    uint64_t id = PyThreadState_GetID(PyThreadState_Get());
+    if (cache->ts != NULL && cache->id == id)
+        return Py_NewRef(cache->ts);
+    PyObject *ts = PyObject_GetAttr(tls, s_state);
+    if (ts != NULL) {
+        Py_XSETREF(cache->ts, Py_NewRef(ts));
+        cache->id = id;
+    }
+    return ts;
+}
+
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
@@ -1934,6 +1968,7 @@ typedef struct {
     PyObject *record_line;  /* recorder.line as the backend found it (a fault hook may wrap it) */
     PyObject *guard;
     CoreObject *core;       /* set when record_line is this core's own line: called directly */
+    StateCache state;
 } MonitorLineObject;
 
 static PyTypeObject MonitorLineType;
@@ -1948,7 +1983,7 @@ monitor_line_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyOb
         return NULL;
     }
     PyObject *code = args[0], *line = args[1];
-    PyObject *ts = PyObject_GetAttr(self->tls, s_state);
+    PyObject *ts = thread_state(self->tls, &self->state);
     if (ts == NULL) {
         if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
             PyErr_Clear();
@@ -2039,6 +2074,7 @@ monitor_line_traverse(MonitorLineObject *self, visitproc visit, void *arg)
     Py_VISIT(self->record_line);
     Py_VISIT(self->guard);
     Py_VISIT(self->core);
+    Py_VISIT(self->state.ts);
     return 0;
 }
 
@@ -2049,6 +2085,7 @@ monitor_line_clear(MonitorLineObject *self)
     Py_CLEAR(self->record_line);
     Py_CLEAR(self->guard);
     Py_CLEAR(self->core);
+    Py_CLEAR(self->state.ts);
     return 0;
 }
 
@@ -2089,6 +2126,7 @@ typedef struct {
     PyObject *fallback;   /* the Python callback (backend._on_start): everything uncommon */
     PyObject *guard;
     CoreObject *core;
+    StateCache state;
 } MonitorCallObject;
 
 static PyTypeObject MonitorStartType, MonitorReturnType;
@@ -2169,7 +2207,7 @@ monitor_start_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyO
             goto error;
         goto fallback;  /* DISABLE */
     }
-    ts = PyObject_GetAttr(self->tls, s_state);
+    ts = thread_state(self->tls, &self->state);
     if (ts == NULL) {
         Py_DECREF(info);
         if (!PyErr_ExceptionMatches(PyExc_AttributeError))
@@ -2220,7 +2258,7 @@ monitor_return_call(PyObject *callable, PyObject *const *args, size_t nargsf, Py
     PyObject *code = args[0], *value = args[2];
     PyObject *stack = NULL, *active = NULL, *info = NULL, *info_code = NULL, *r = NULL;
     int failed = 1;
-    PyObject *ts = PyObject_GetAttr(self->tls, s_state);
+    PyObject *ts = thread_state(self->tls, &self->state);
     if (ts == NULL) {
         if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
             PyErr_Clear();
@@ -2304,6 +2342,7 @@ monitor_call_traverse(MonitorCallObject *self, visitproc visit, void *arg)
     Py_VISIT(self->fallback);
     Py_VISIT(self->guard);
     Py_VISIT(self->core);
+    Py_VISIT(self->state.ts);
     return 0;
 }
 
@@ -2317,6 +2356,7 @@ monitor_call_clear(MonitorCallObject *self)
     Py_CLEAR(self->fallback);
     Py_CLEAR(self->guard);
     Py_CLEAR(self->core);
+    Py_CLEAR(self->state.ts);
     return 0;
 }
 
