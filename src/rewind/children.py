@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 
 ENV_FOLLOW_CHILDREN = "CODETRACER_FOLLOW_CHILDREN"
@@ -178,6 +177,7 @@ def _clear_previous(root: str) -> None:
     """A new recording into T replaces the children recorded with the previous T, but a
     children directory holding anything else than traces is left alone."""
     if os.path.isdir(root) and not os.path.islink(root) and _only_traces(root):
+        import shutil  # here, not at start: most recordings start no children
         shutil.rmtree(root, ignore_errors=True)
 
 

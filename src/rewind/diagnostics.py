@@ -24,7 +24,6 @@ import logging
 import os
 import sys
 import threading
-import uuid
 from collections.abc import Mapping
 from typing import IO
 
@@ -54,13 +53,21 @@ _stream_override: IO[str] | None = None
 
 # --- identifiers --------------------------------------------------------------------------------
 
-_run_id = uuid.uuid4().hex
+def _uuid4_hex() -> str:
+    """uuid.uuid4().hex, without importing uuid (2 ms of every start)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # variant 10
+    return raw.hex()
+
+
+_run_id = _uuid4_hex()
 _trace_id: str | None = None
 
 
 def _new_run_id_after_fork() -> None:
     global _run_id, _trace_id
-    _run_id = uuid.uuid4().hex
+    _run_id = _uuid4_hex()
     _trace_id = None
 
 

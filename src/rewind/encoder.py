@@ -17,7 +17,7 @@ identity and re-encodes only the elements that changed, at any depth.
 """
 from __future__ import annotations
 
-import base64
+import binascii
 import enum
 import json
 import sys
@@ -369,7 +369,7 @@ class ValueEncoder:
         magnitude = -value if value < 0 else value
         data = magnitude.to_bytes((magnitude.bit_length() + 7) // 8, "big")
         return '{"kind":"BigInt","b":"%s","negative":%s,"type_id":%d}' % (
-            base64.b64encode(data).decode("ascii"), "true" if value < 0 else "false",
+            binascii.b2a_base64(data, newline=False).decode("ascii"), "true" if value < 0 else "false",
             self._tid(KIND_INT, lang_type))
 
     def _float(self, value, depth: int) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 
 # The four events every trace starts with (trace-format.md rule 3).
@@ -233,6 +232,7 @@ def remove_stale_staging(parent: str, name: str) -> None:
         pid_text = entry[len(prefix):].partition("-")[0]
         if not pid_text.isdigit() or int(pid_text) == os.getpid() or _alive(int(pid_text)):
             continue
+        import shutil  # here, not at start: left-over staging directories are rare
         shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
 
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import sys
 import threading
 import time
-import uuid
 import weakref
-from pathlib import Path
 from typing import Sequence
 
 from . import diagnostics, errors, exits, faults, filters, salvage
@@ -52,7 +49,8 @@ def uuid7() -> str:
     value |= ((rand >> 62) & 0xFFF) << 64
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
+    digits = "%032x" % value  # str(uuid.UUID(int=value)), without importing uuid
+    return "-".join((digits[:8], digits[8:12], digits[12:16], digits[16:20], digits[20:]))
 
 
 def _drop_text(text: str) -> None:
@@ -123,8 +121,7 @@ class Session:
                                format=self.format, allowed=", ".join(FORMATS))
         check_format(self.format)  # binary without its extra: ERR_MISSING_EXTRA, before anything runs
         self.backend_name = choose_backend(self.backend_name)
-        script_dir = Path(self.script_dir) if self.script_dir else None
-        self.chain = filters.build_chain(self.trace_filter, script_dir=script_dir,
+        self.chain = filters.build_chain(self.trace_filter, script_dir=self.script_dir or None,
                                          framework=self.framework, environ=os.environ)
         self._check_target_dir()
 
@@ -440,12 +437,14 @@ class Session:
             raise errors.environment(errors.ERR_TRACE_DIR_CREATE_FAILED, "cannot move the trace into place",
                                      path=self.target, reason=exc.strerror or str(exc)) from exc
         if old:
+            import shutil  # here, not at start: only a replaced trace needs it
             shutil.rmtree(old, ignore_errors=True)
 
     def _discard(self) -> None:
         if self.sink is not None:
             self.sink.abandon()
         if self.staging and os.path.isdir(self.staging):
+            import shutil
             shutil.rmtree(self.staging, ignore_errors=True)
 
     def metadata(self, exit_code: int | None, exception: BaseException | None) -> dict:

@@ -21,13 +21,16 @@ import os
 import re
 import sysconfig
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from .. import errors
+from .builtin.parsed import BUILTINS
 from .model import FilterFile, ScopeRule, ValuePattern
-from .schema import ERR_INVALID_FILTER, FILTER_DIR, FILTER_FILENAME, load_filter_file, parse_filter
+from .schema import ERR_INVALID_FILTER, FILTER_DIR, FILTER_FILENAME, compile_document, load_filter_file
 from .selectors import VALUE_KINDS, Selector, parse_selector
+
+if TYPE_CHECKING:  # pathlib costs 5 ms at start, and recording needs no Path
+    from pathlib import Path
 
 __all__ = [
     "BUILTIN_FILTERS",
@@ -65,23 +68,14 @@ def load_builtin(name: str) -> FilterFile:
     except KeyError:
         raise errors.usage(errors.ERR_INVALID_ARGUMENT, f"unknown builtin filter {name!r}",
                            name=name, known=", ".join(BUILTIN_FILTERS)) from None
-    data = _builtin_bytes(resource)
-    builtin = parse_filter(data, label=f"<inline:{name}>", root=None, builtin=True)
+    # Parsed ahead of time from the .toml files (builtin/regenerate.py): no TOML parser and
+    # no hashing at start.
+    sha256, text, document = BUILTINS[resource]
+    builtin = compile_document(document, text=text, sha256=sha256, label=f"<inline:{name}>", root=None,
+                               builtin=True)
     if name == "builtin-default":
         builtin = _with_host_rules(builtin)
     return builtin
-
-
-def _builtin_bytes(resource: str) -> bytes:
-    # A file next to this module, as installed; importlib.resources (with zipfile, ~4 ms of
-    # every recording's start) only for a package that is not a directory (a zip import).
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "builtin", resource)
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        from importlib import resources
-        return resources.files("rewind.filters.builtin").joinpath(resource).read_bytes()
 
 
 def _posix(path: str) -> str:
@@ -100,11 +94,7 @@ def _host_rules(first_index: int) -> list[ScopeRule]:
             for variant in (os.path.abspath(directory), os.path.realpath(directory)):
                 if variant not in stdlib_dirs:
                     stdlib_dirs.append(variant)
-    own_dir = Path(__file__).resolve().parent.parent
-    own_dirs = []
-    for variant in (os.path.abspath(own_dir), str(own_dir)):
-        if variant not in own_dirs:
-            own_dirs.append(variant)
+    own_dirs = [os.path.dirname(os.path.dirname(os.path.realpath(__file__)))]
 
     rules = []
     for directory in stdlib_dirs:
@@ -155,12 +145,16 @@ def split_specs(specs: Spec | Iterable[Spec] | None) -> list[str]:
 
 def discover_project_filter(start: str | os.PathLike) -> Path | None:
     """The nearest `.codetracer/trace-filter.toml` in `start` or one of its parents."""
-    directory = Path(os.path.abspath(start))
-    for candidate_dir in (directory, *directory.parents):
-        candidate = candidate_dir / FILTER_DIR / FILTER_FILENAME
-        if candidate.is_file():
-            return candidate
-    return None
+    directory = os.path.abspath(start)
+    while True:
+        candidate = os.path.join(directory, FILTER_DIR, FILTER_FILENAME)
+        if os.path.isfile(candidate):
+            from pathlib import Path
+            return Path(candidate)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
 
 
 def build_chain(

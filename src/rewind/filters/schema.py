@@ -9,12 +9,10 @@ source lines that define them. A missing file is `ERR_FILTER_NOT_FOUND`.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import os
 import re
 import sys
-from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from .. import errors
 from .model import (
@@ -30,13 +28,8 @@ from .model import (
 )
 from .selectors import SCOPE_KINDS, VALUE_KINDS, Selector, parse_selector
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    try:
-        import tomli as tomllib
-    except ImportError:  # a source checkout without the declared dependency: fail when used
-        tomllib = None
+if TYPE_CHECKING:  # pathlib costs 5 ms at start; only user filter files need it (imported there)
+    from pathlib import Path
 
 __all__ = [
     "ERR_FILTER_NOT_FOUND",
@@ -76,6 +69,8 @@ def load_filter_file(path: str | os.PathLike, *, origin: str | None = None) -> F
     """Read, validate and compile one filter file (a user file: `file:` patterns are
     relative to its project root). `origin` (e.g. "CODETRACER_TRACE_FILTER") is only
     used to say where a missing path came from."""
+    from pathlib import Path
+
     given = Path(os.path.expanduser(os.fspath(path)))
     absolute = Path(os.path.abspath(given))
     if not absolute.is_file():
@@ -99,16 +94,48 @@ def parse_filter(data: bytes | str, *, label: str, root: Path | None, builtin: b
     """Validate and compile filter text. `label` names the file in errors and provenance;
     `root` is what `file:` patterns are relative to (None: absolute paths, for builtins)."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    sha256 = hashlib.sha256(raw).hexdigest()
+    sha256 = sha256_of(raw)
     text = _decode(raw, label)
+    return compile_document(read_toml(text, label), text=text, sha256=sha256, label=label, root=root,
+                            builtin=builtin)
+
+
+def sha256_of(raw: bytes) -> str:
+    """The hex SHA-256 of a filter file's bytes, its provenance in the trace metadata."""
+    import hashlib  # here, not at start: the builtin filters' digests are precomputed (builtin/parsed.py)
+
+    return hashlib.sha256(raw).hexdigest()
+
+
+def read_toml(text: str, label: str) -> dict:
+    """The TOML document of a filter file, or ERR_INVALID_FILTER at the position of the syntax error."""
+    tomllib = _tomllib()
     if tomllib is None:  # pragma: no cover - Python 3.10 without tomli
         raise errors.environment(errors.ERR_MISSING_EXTRA, "reading filter files needs the 'tomli' package "
                                  "on Python 3.10", install="pip install tomli", file=label)
     try:
-        document = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _syntax_error(exc, text, label) from None
+
+
+def compile_document(document: dict, *, text: str, sha256: str, label: str, root: Path | None,
+                     builtin: bool = False) -> FilterFile:
+    """Validate and compile a filter file's parsed TOML document (`text` is its source)."""
     return _Validator(text, label, root, builtin).filter_file(document, sha256)
+
+
+def _tomllib():
+    # Imported on first use, not at start (tomllib and the typing it brings cost about 5 ms):
+    # a recording that reads only the builtin filters never parses TOML (builtin/parsed.py).
+    if sys.version_info >= (3, 11):
+        import tomllib
+        return tomllib
+    try:  # pragma: no cover - exercised on 3.10 only
+        import tomli
+        return tomli
+    except ImportError:  # a source checkout without the declared dependency: fail when used
+        return None
 
 
 def _decode(raw: bytes, label: str) -> str:
