@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import errno as _errno
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # CLI exit codes.  A recorder failure wins over the script's own status.
 EXIT_OK = 0
@@ -114,8 +114,7 @@ ERROR_CLASSES: dict[str, type[RecorderError]] = {
 }
 
 
-@dataclass(frozen=True)
-class ErrorCode:
+class ErrorCode(NamedTuple):
     """One stable error code: its kind (hence exit code) and when it is raised."""
 
     code: str

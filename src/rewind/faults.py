@@ -25,7 +25,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import errors
 
@@ -37,8 +37,7 @@ class InjectedFailure(RuntimeError):
     """What an injected ``start``/``line``/``finish`` failure raises (classified as internal)."""
 
 
-@dataclass(frozen=True)
-class Fault:
+class Fault(NamedTuple):
     point: str
     nth: int = 1  # the Nth hit fails
 

@@ -29,12 +29,10 @@ token lists ``proxies,fd`` / ``fd``, and the log level takes ``warn`` and ``trac
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rewind import errors
 
@@ -46,8 +44,7 @@ FALSE_WORDS = ("0", "false", "f", "no", "n", "off")
 MAX_DEPTH_LIMIT = 64  # the encoder recurses per level: keep it far from the recursion limit
 
 
-@dataclass(frozen=True)
-class Policy:
+class _PolicyFields(NamedTuple):
     on_recorder_error: str = "abort"
     require_trace: bool = False
     keep_partial_trace: bool = False
@@ -60,22 +57,27 @@ class Policy:
     max_items: int = 50
     max_string: int = 1000
 
-    def __post_init__(self) -> None:
-        # Every Policy is valid and normalised, however it was built.
-        for name, parse in _PARSERS.items():
-            value = getattr(self, name)
-            if value is None and name == "log_file":
-                continue
-            object.__setattr__(self, name, parse(value, source=f"Policy({name}=...)"))
+
+class Policy(_PolicyFields):
+    """The recording policy (contract section 5): immutable, and valid and normalised
+    however it was built."""
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Policy:
+        given = _PolicyFields(*args, **kwargs)  # a missing or unknown field: TypeError, as for any call
+        return super().__new__(cls, *(
+            value if value is None and name == "log_file" else _PARSERS[name](value, source=f"Policy({name}=...)")
+            for name, value in zip(_PolicyFields._fields, given)))
 
     def replace(self, **changes: object) -> Policy:
-        return dataclasses.replace(self, **changes)
+        return Policy(**{**self._asdict(), **changes})
 
     def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
+        return self._asdict()
 
 
-POLICY_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Policy))
+POLICY_FIELDS: tuple[str, ...] = Policy._fields
 
 # Environment variable of each field (module constants for callers that name one).
 ENV_ON_RECORDER_ERROR = "CODETRACER_ON_RECORDER_ERROR"

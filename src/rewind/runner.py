@@ -15,13 +15,12 @@ import sys
 import threading
 import traceback
 import types
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import errors
 
 
-@dataclass
-class Target:
+class Target(NamedTuple):
     kind: str                # "script" or "module"
     name: str                # the script path as given, or the module name
     args: list[str]
@@ -32,8 +31,7 @@ class Target:
         return [self.name, *self.args]
 
 
-@dataclass
-class TargetOutcome:
+class TargetOutcome(NamedTuple):
     exit_code: int
     exception: BaseException | None = None
     traceback_text: str | None = None

@@ -15,7 +15,6 @@ Decisions (per code object, computed once by the recorder):
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import re
@@ -117,7 +116,7 @@ def _host_rules(first_index: int) -> list[ScopeRule]:
 
 
 def _with_host_rules(builtin: FilterFile) -> FilterFile:
-    return dataclasses.replace(builtin, rules=builtin.rules + tuple(_host_rules(len(builtin.rules))))
+    return builtin._replace(rules=builtin.rules + tuple(_host_rules(len(builtin.rules))))
 
 
 # ---------------------------------------------------------------------------------------

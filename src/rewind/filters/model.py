@@ -1,8 +1,8 @@
 """The validated, compiled form of a filter file (what schema.py produces, chain.py consumes)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+import functools
+from typing import TYPE_CHECKING, NamedTuple
 
 from .selectors import Selector
 
@@ -16,16 +16,14 @@ VALUE_ALIASES = {"deny": "redact"}
 IO_STREAMS = ("stdout", "stderr", "stdin")
 
 
-@dataclass(frozen=True)
-class ValuePattern:
+class ValuePattern(NamedTuple):
     selector: Selector
     action: str  # allow | redact | drop
     reason: str | None
     index: int  # position in its rule's value_patterns
 
 
-@dataclass(frozen=True)
-class ScopeRule:
+class ScopeRule(NamedTuple):
     selector: Selector
     exec: str | None  # trace | skip; None when unset or "inherit" (leaves the decision as it is)
     value_default: str | None  # allow | redact | drop; None when unset or "inherit"
@@ -35,8 +33,7 @@ class ScopeRule:
     generated: bool = False  # computed for this interpreter (builtin-default's sysconfig paths)
 
 
-@dataclass(frozen=True)
-class IoSettings:
+class IoSettings(NamedTuple):
     capture: bool
     streams: tuple[str, ...]
 
@@ -44,8 +41,7 @@ class IoSettings:
         return {"capture": self.capture, "streams": list(self.streams)}
 
 
-@dataclass(frozen=True)
-class FilterFile:
+class FilterFile(NamedTuple):
     name: str
     version: int
     path: str  # absolute path, or "<inline:NAME>" for the builtin filters
@@ -56,10 +52,12 @@ class FilterFile:
     rules: tuple[ScopeRule, ...]
     io: IoSettings | None = None
     description: str | None = None
-    labels: tuple[str, ...] = field(default_factory=tuple)
+    labels: tuple[str, ...] = ()
     builtin: bool = False
-    source: str = field(default="", repr=False, compare=False)  # the TOML text, for positions
-    _positions: list = field(default_factory=list, repr=False, compare=False)
+    source: str = ""  # the TOML text, for positions
+
+    def __repr__(self) -> str:  # without the source text
+        return f"FilterFile(name={self.name!r}, path={self.path!r}, rules={len(self.rules)})"
 
     def provenance(self) -> dict:
         return {"name": self.name, "version": self.version, "path": self.path, "sha256": self.sha256}
@@ -67,12 +65,15 @@ class FilterFile:
     def position(self, key: str) -> tuple[int, int] | None:
         """(line, column) in the source of a key path such as `scope.rules[3]`. The
         locator is built on first use: loading a chain does not pay for it."""
-        if not self._positions:
-            from .schema import KeyLocator
-
-            self._positions.append(KeyLocator(self.source))
-        return self._positions[0].find(key)
+        return _locator(self.source).find(key)
 
     def line(self, key: str) -> int | None:
         position = self.position(key)
         return position[0] if position else None
+
+
+@functools.lru_cache(maxsize=64)
+def _locator(source: str):
+    from .schema import KeyLocator
+
+    return KeyLocator(source)
