@@ -40,10 +40,17 @@ enum { MODE_ALLOW = 0, MODE_REDACT = 1, MODE_DROP = 2, MODE_HIDDEN = 3 };
 static const char INT_MIDDLE[] = "{\"kind\":\"Int\",\"i\":";
 
 /* ---------------------------------------------------------------------------------------- */
-/* The slots of recorder.py's ActiveFrame, CodeInfo and ThreadState, read and set through    */
-/* their member descriptors (tp_descr_get / tp_descr_set) instead of a by-name attribute      */
-/* lookup: these are the most frequent reads of the hot path.  An object that is not exactly */
-/* one of those classes (or before Core has been given them) goes by name, as before.        */
+/* The slots of recorder.py's ActiveFrame, CodeInfo and ThreadState, read and set at their   */
+/* offsets, as their member descriptors do (the class's tp_members gives them), instead of a */
+/* by-name attribute lookup: these are the most frequent reads of the hot path.  An object   */
+/* that is not exactly one of those classes (or before Core has been given them), or a slot  */
+/* not set yet, goes by name, as before.                                                     */
+
+#ifndef Py_T_OBJECT_EX  /* before 3.12 */
+#include "structmember.h"
+#define Py_T_OBJECT_EX T_OBJECT_EX
+#define Py_READONLY READONLY
+#endif
 
 enum { K_ACTIVE, K_INFO, K_THREAD, K_COUNT };
 enum {
@@ -66,25 +73,32 @@ static const struct { int owner; PyObject **name; } SLOTS[SL_COUNT] = {
     [SL_T_STACK] = {K_THREAD, &s_stack}, [SL_T_TID] = {K_THREAD, &s_tid},
 };
 static PyTypeObject *slot_class[K_COUNT];
-static PyObject *slot_descr[SL_COUNT];
+static Py_ssize_t slot_offset[SL_COUNT];  /* 0: not known, go by name */
+
+#define SLOT_AT(obj, slot) (*(PyObject **)((char *)(obj) + slot_offset[slot]))
 
 /* obj.<slot> (new reference). */
 static inline PyObject *
 sget(PyObject *obj, int slot)
 {
-    PyObject *descr = slot_descr[slot];
-    if (descr != NULL && Py_TYPE(obj) == slot_class[SLOTS[slot].owner])
-        return Py_TYPE(descr)->tp_descr_get(descr, obj, (PyObject *)Py_TYPE(obj));
-    return PyObject_GetAttr(obj, *SLOTS[slot].name);
+    if (slot_offset[slot] > 0 && Py_TYPE(obj) == slot_class[SLOTS[slot].owner]) {
+        PyObject *value = SLOT_AT(obj, slot);
+        if (value != NULL)
+            return Py_NewRef(value);
+    }
+    return PyObject_GetAttr(obj, *SLOTS[slot].name);  /* (an unset slot: its AttributeError) */
 }
 
 /* obj.<slot> = value. */
 static inline int
 sset(PyObject *obj, int slot, PyObject *value)
 {
-    PyObject *descr = slot_descr[slot];
-    if (descr != NULL && Py_TYPE(obj) == slot_class[SLOTS[slot].owner])
-        return Py_TYPE(descr)->tp_descr_set(descr, obj, value);
+    if (value != NULL && slot_offset[slot] > 0 && Py_TYPE(obj) == slot_class[SLOTS[slot].owner]) {
+        PyObject *old = SLOT_AT(obj, slot);
+        SLOT_AT(obj, slot) = Py_NewRef(value);
+        Py_XDECREF(old);
+        return 0;
+    }
     return PyObject_SetAttr(obj, *SLOTS[slot].name, value);
 }
 
@@ -115,33 +129,30 @@ frame_globals(PyObject *frame)
 static int
 configure_slots(PyObject *classes[K_COUNT])
 {
-    PyObject *descrs[SL_COUNT] = {NULL};
+    Py_ssize_t offsets[SL_COUNT] = {0};
     for (int k = 0; k < K_COUNT; k++) {
         if (classes[k] == NULL || !PyType_Check(classes[k]))
             return 0;
     }
     for (int i = 0; i < SL_COUNT; i++) {
         PyTypeObject *owner = (PyTypeObject *)classes[SLOTS[i].owner];
-        PyObject *own = PyObject_GetAttrString((PyObject *)owner, "__dict__");
-        PyObject *descr = own == NULL ? NULL : PyObject_GetItem(own, *SLOTS[i].name);
-        Py_XDECREF(own);
-        if (descr == NULL || !PyObject_TypeCheck(descr, &PyMemberDescr_Type)
-                || Py_TYPE(descr)->tp_descr_get == NULL || Py_TYPE(descr)->tp_descr_set == NULL) {
-            Py_XDECREF(descr);
-            for (int j = 0; j < i; j++)
-                Py_DECREF(descrs[j]);
-            if (PyErr_Occurred()) {
-                if (!PyErr_ExceptionMatches(PyExc_KeyError))
-                    return -1;
-                PyErr_Clear();
+        const char *name = PyUnicode_AsUTF8(*SLOTS[i].name);
+        if (name == NULL)
+            return -1;
+        /* A __slots__ entry: a writable object member of the class itself. */
+        for (PyMemberDef *m = owner->tp_members; m != NULL && m->name != NULL; m++) {
+            if (strcmp(m->name, name) == 0 && m->type == Py_T_OBJECT_EX && !(m->flags & Py_READONLY)
+                    && m->offset > 0) {
+                offsets[i] = m->offset;
+                break;
             }
-            return 0;
         }
-        descrs[i] = descr;
+        if (offsets[i] == 0)
+            return 0;  /* not a slot of that class: every slot goes by name */
     }
     /* Kept for the process's life: Core objects made later share them. */
     for (int i = 0; i < SL_COUNT; i++)
-        Py_XSETREF(slot_descr[i], descrs[i]);
+        slot_offset[i] = offsets[i];
     for (int k = 0; k < K_COUNT; k++)
         Py_XSETREF(slot_class[k], (PyTypeObject *)Py_NewRef(classes[k]));
     return 0;
