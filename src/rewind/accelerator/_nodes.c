@@ -13,6 +13,12 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <string.h>
+
+#ifndef Py_T_OBJECT_EX  /* before 3.12 */
+#include "structmember.h"
+#define Py_T_OBJECT_EX T_OBJECT_EX
+#endif
 
 /* The CRC-32 of this file as built (setup.py): SOURCE_CRC, checked by accelerator._load. */
 #ifndef REWIND_SOURCE_CRC
@@ -31,7 +37,7 @@ enum {
     KIND_DICT_FIELDS = 7,  /* an instance's __dict__ items, when its class is still `tp` */
 };
 
-/* The Node attributes read here, by index into NodesState.names / descrs. */
+/* The Node attributes read here, by index into NodesState.names / offsets. */
 enum { N_TP, N_OBJ, N_SNAPSHOT, N_SIZE, N_ITEMS, N_SUBNODES, N_COUNT };
 static const char *const node_attr_names[N_COUNT] = {"tp", "obj", "snapshot", "size", "items", "subnodes"};
 
@@ -39,20 +45,22 @@ typedef struct {
     PyObject *empty;   /* encoder.EMPTY */
     PyObject *node_type;  /* encoder.Node, or NULL: then every attribute is read by name */
     PyObject *names[N_COUNT];
-    PyObject *descrs[N_COUNT];  /* Node's slot descriptors, called directly (no MRO lookup) */
+    Py_ssize_t offsets[N_COUNT];  /* where Node's slots are in a Node (from its tp_members) */
     PyObject *kinds;   /* {snapshot function: kind}, filled from their snapshot_kind attribute */
     PyObject *s_dict, *s_kind;
 } NodesState;
 
 static NodesState state;
 
-/* node.<attribute> (a new reference). */
+/* node.<attribute> (a new reference): read at the slot's offset, as its member descriptor
+ * does; by name for another class or a slot not set. */
 static inline PyObject *
 node_get(PyObject *node, int which)
 {
     if ((PyObject *)Py_TYPE(node) == state.node_type) {
-        PyObject *descr = state.descrs[which];
-        return Py_TYPE(descr)->tp_descr_get(descr, node, state.node_type);
+        PyObject *value = *(PyObject **)((char *)node + state.offsets[which]);
+        if (value != NULL)
+            return Py_NewRef(value);
     }
     return PyObject_GetAttr(node, state.names[which]);
 }
@@ -357,25 +365,24 @@ nodes_configure(PyObject *module, PyObject *args)
     PyObject *empty, *node_type = NULL;
     if (!PyArg_ParseTuple(args, "O|O!", &empty, &PyType_Type, &node_type))
         return NULL;
-    PyObject *descrs[N_COUNT] = {NULL};
+    Py_ssize_t offsets[N_COUNT] = {0};
     if (node_type != NULL) {
         for (int i = 0; i < N_COUNT; i++) {
-            /* A class attribute that is a slot is its member descriptor. */
-            descrs[i] = PyObject_GetAttr(node_type, state.names[i]);
-            if (descrs[i] == NULL || Py_TYPE(descrs[i])->tp_descr_get == NULL) {
-                if (descrs[i] != NULL)
-                    PyErr_Format(PyExc_TypeError, "Node.%U is not a slot", state.names[i]);
-                for (int j = 0; j <= i; j++)
-                    Py_XDECREF(descrs[j]);
+            /* A __slots__ entry: an object member of the class itself. */
+            for (PyMemberDef *m = ((PyTypeObject *)node_type)->tp_members; m != NULL && m->name != NULL; m++) {
+                if (strcmp(m->name, node_attr_names[i]) == 0 && m->type == Py_T_OBJECT_EX && m->offset > 0) {
+                    offsets[i] = m->offset;
+                    break;
+                }
+            }
+            if (offsets[i] == 0) {
+                PyErr_Format(PyExc_TypeError, "Node.%U is not a slot", state.names[i]);
                 return NULL;
             }
         }
     }
-    for (int i = 0; i < N_COUNT; i++) {
-        PyObject *previous_descr = state.descrs[i];
-        state.descrs[i] = descrs[i];
-        Py_XDECREF(previous_descr);
-    }
+    for (int i = 0; i < N_COUNT; i++)
+        state.offsets[i] = offsets[i];
     PyObject *previous_type = state.node_type;
     Py_XINCREF(node_type);
     state.node_type = node_type;
