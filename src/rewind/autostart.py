@@ -251,6 +251,11 @@ def _install_exit_hooks() -> None:
         return
     _hooks_installed = True
     atexit.register(_at_exit)  # registered first, so it runs last
+    # _excepthook formats the traceback, which on 3.13 imports tokenize (through linecache)
+    # the first time, and tokenize builds a namedtuple with eval(): any eval after an
+    # unhandled KeyboardInterrupt makes CPython forget it, and the process would exit with 1
+    # instead of by SIGINT (130).  So tokenize is imported now.
+    import tokenize  # noqa: F401
     _previous_excepthook = sys.excepthook
     sys.excepthook = _excepthook
     sys.exit = _sys_exit

@@ -53,6 +53,28 @@ def uuid7() -> str:
     return "-".join((digits[:8], digits[8:12], digits[12:16], digits[16:20], digits[20:]))
 
 
+def _remove_tree(path: str) -> None:
+    """shutil.rmtree(path, ignore_errors=True) with os alone.  A recording often finishes at
+    exit, and nothing may be imported there: importing shutil evaluates a string (its
+    namedtuple), and any eval at exit makes CPython forget an unhandled KeyboardInterrupt,
+    so the process exits with 1 instead of by SIGINT (130)."""
+    for root, dirs, files in os.walk(path, topdown=False):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            try:
+                os.remove(os.path.join(root, name))
+            except OSError:
+                pass
+        for name in dirs:
+            try:
+                os.rmdir(os.path.join(root, name))
+            except OSError:
+                pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
 def _drop_text(text: str) -> None:
     """What a sink writes after one of its writes failed: nothing."""
 
@@ -437,15 +459,13 @@ class Session:
             raise errors.environment(errors.ERR_TRACE_DIR_CREATE_FAILED, "cannot move the trace into place",
                                      path=self.target, reason=exc.strerror or str(exc)) from exc
         if old:
-            import shutil  # here, not at start: only a replaced trace needs it
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_tree(old)
 
     def _discard(self) -> None:
         if self.sink is not None:
             self.sink.abandon()
         if self.staging and os.path.isdir(self.staging):
-            import shutil
-            shutil.rmtree(self.staging, ignore_errors=True)
+            _remove_tree(self.staging)
 
     def metadata(self, exit_code: int | None, exception: BaseException | None) -> dict:
         rec = self.recorder
