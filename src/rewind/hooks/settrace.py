@@ -47,6 +47,7 @@ class SettraceBackend:
         self._previous = None
         self._previous_threading = None
         self._installed = False
+        self._local_of: dict = {}  # ThreadState -> its local trace function (_local_for)
 
     def install(self) -> None:
         self._previous = sys.gettrace()
@@ -99,46 +100,61 @@ class SettraceBackend:
                 pending.resume_pending = True
                 pending.last_line = suspended_line_of(info, frame)
                 ts.stack.append(pending)
-            return self._local
+            return self._local_for(ts)
         except BaseException as exc:  # noqa: BLE001 - the guard classifies and decides
             self.guard(exc)
             return None
 
-    def _local(self, frame, event, arg):
-        try:
-            rec = self.recorder
-            if rec is None:  # detached
+    def _local_for(self, ts):
+        """The local trace function of the thread whose state is `ts`.  It knows `ts`, so a
+        line costs no thread-local lookup.  Each 'call' event (a resumption too) sets the
+        frame's trace function to that of the thread it runs in, so a generator resumed in
+        another thread gets the other thread's."""
+        local = self._local_of.get(ts)
+        if local is None:
+            local = self._local_of[ts] = self._make_local(ts)
+        return local
+
+    def _make_local(self, ts):
+        backend = self
+
+        def _local(frame, event, arg):
+            try:
+                rec = backend.recorder
+                if rec is None:  # detached
+                    return None
+                stack = ts.stack
+                if not stack:
+                    return None
+                active = stack[-1]
+                if active.frame is not frame:
+                    return _local
+                if event == "exception" and isinstance(arg[1], (StopIteration, StopAsyncIteration)):
+                    # The legacy API reports the StopIteration that ends a delegated generator
+                    # or awaited coroutine; sys.monitoring does not (not the program's raise).
+                    return _local
+                if active.resume_pending:
+                    active = backend._emit_resume(rec, ts, active, arg[1] if event == "exception" else None)
+                if event == "line":
+                    line = frame.f_lineno
+                    if line != active.last_line:
+                        active.last_line = line
+                        rec.line(ts, active, line)
+                elif event == "return":
+                    if arg is None and backend._left_by_exception(frame, active):
+                        rec.leave_exception(ts, active.exception)
+                    else:
+                        rec.leave(ts, arg)
+                    return None
+                elif event == "exception":
+                    active.exception = arg[1]
+                    active.exception_lasti = frame.f_lasti
+            except BaseException as exc:  # noqa: BLE001
+                backend.guard(exc)
                 return None
-            ts = getattr(rec.tls, "state", None)
-            if ts is None or not ts.stack:
-                return None
-            active = ts.stack[-1]
-            if active.frame is not frame:
-                return self._local
-            if event == "exception" and isinstance(arg[1], (StopIteration, StopAsyncIteration)):
-                # The legacy API reports the StopIteration that ends a delegated generator or
-                # awaited coroutine; sys.monitoring does not (it is not the program's raise).
-                return self._local
-            if active.resume_pending:
-                active = self._emit_resume(rec, ts, active, arg[1] if event == "exception" else None)
-            if event == "line":
-                line = frame.f_lineno
-                if line != active.last_line:
-                    active.last_line = line
-                    rec.line(ts, active, line)
-            elif event == "return":
-                if arg is None and self._left_by_exception(frame, active):
-                    rec.leave_exception(ts, active.exception)
-                else:
-                    rec.leave(ts, arg)
-                return None
-            elif event == "exception":
-                active.exception = arg[1]
-                active.exception_lasti = frame.f_lasti
-        except BaseException as exc:  # noqa: BLE001
-            self.guard(exc)
-            return None
-        return self._local
+            return _local
+
+        return _local
 
     @staticmethod
     def _emit_resume(rec, ts, pending, exception):
