@@ -282,16 +282,6 @@ rlock_release(RecorderLockObject *self, PyObject *unused)
 }
 
 static PyObject *
-rlock_exit(RecorderLockObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    (void)args;
-    (void)nargs;
-    if (rlock_give(self) < 0)
-        return NULL;
-    Py_RETURN_FALSE;
-}
-
-static PyObject *
 rlock_is_owned(RecorderLockObject *self, PyObject *unused)
 {
     (void)unused;
@@ -304,7 +294,8 @@ static PyMethodDef rlock_methods[] = {
     {"release", (PyCFunction)rlock_release, METH_NOARGS,
      PyDoc_STR("release(): give back one acquire(); RuntimeError if this thread does not hold it.")},
     {"__enter__", (PyCFunction)rlock_acquire, METH_NOARGS, PyDoc_STR("acquire()")},
-    {"__exit__", (PyCFunction)(void (*)(void))rlock_exit, METH_FASTCALL, PyDoc_STR("release()")},
+    /* __exit__(type, value, tb): release() ignores them, and its None does not swallow an exception. */
+    {"__exit__", (PyCFunction)rlock_release, METH_VARARGS, PyDoc_STR("release()")},
     {"_is_owned", (PyCFunction)rlock_is_owned, METH_NOARGS,
      PyDoc_STR("_is_owned() -> bool: whether this thread holds the lock.")},
     {NULL, NULL, 0, NULL},
