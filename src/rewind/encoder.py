@@ -814,7 +814,7 @@ class Node:
 # accelerator (accelerator/_nodes.c) can take those snapshots natively; any other function
 # (kind 0) is called.
 SNAPSHOT_CALL, SNAPSHOT_LIST, SNAPSHOT_DICT, SNAPSHOT_SET, SNAPSHOT_LEN, SNAPSHOT_TUPLE, SNAPSHOT_NOTHING, \
-    SNAPSHOT_DICT_FIELDS = range(8)
+    SNAPSHOT_DICT_FIELDS, SNAPSHOT_ATTRIBUTE, SNAPSHOT_FIELDS = range(10)
 
 
 def _unchanged(node: Node) -> bool:
@@ -883,6 +883,9 @@ def _namedtuple_reader(tp: type):
         flat = tuple(chain.from_iterable(zip(names, tuple.__iter__(value))))
         return count, flat
 
+    # The same namedtuple always gives the same snapshot (a tuple's items never change): the
+    # accelerator checks only the nodes of its fields, as for a plain tuple.
+    fields_of.snapshot_kind = SNAPSHOT_TUPLE
     return fields_of
 
 
@@ -930,6 +933,9 @@ def _fields_reader(tp: type):
                 pass  # an unset slot is not an attribute yet
         return len(flat) // 2, flat
 
+    # The accelerator takes this snapshot itself, the same way (accelerator/_nodes.c).
+    fields_of.snapshot_kind = SNAPSHOT_FIELDS
+    fields_of.snapshot_fields = (has_dict, tuple(slots))
     return fields_of
 
 
@@ -949,6 +955,10 @@ def _attribute_repr_node(tp: type, name: str):
         except Exception:
             return -1, ()
         return (0, (attribute,)) if type(attribute) is str else (-1, ())
+
+    # The accelerator reads the attribute itself, the same way (accelerator/_nodes.c).
+    inputs_of.snapshot_kind = SNAPSHOT_ATTRIBUTE
+    inputs_of.snapshot_attribute = (descriptor if getter is not None else None, name)
 
     def node_of(value, text: str) -> Node | None:
         size, inputs = inputs_of(value)

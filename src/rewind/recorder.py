@@ -37,10 +37,13 @@ HIDDEN_GLOBAL_TYPES = frozenset({types.ModuleType, types.FunctionType, types.Bui
 ALLOW, REDACT, DROP, HIDDEN = 0, 1, 2, 3
 
 # Buffered fragments (one per step or call) are written when there are more than FLUSH_EVERY
-# of them, or at once after one longer than LARGE_FRAGMENT characters: joining hundreds of
-# large steps makes multi-megabyte strings, whose allocation (page faults) costs more than
-# the extra writes, and holds them in memory.
+# of them, when they hold more than FLUSH_CHARS characters, or at once after one longer than
+# LARGE_FRAGMENT characters.  Joining many large steps makes strings of hundreds of KB: once
+# freed, glibc may give that memory back to the system, and the next join page-faults all of
+# it again (on mixed9, every byte of the trace: 113,000 faults and 20% of the time, depending
+# on where the heap happens to end).  32 KB chunks (and their encoded bytes) stay below that.
 FLUSH_EVERY = 64
+FLUSH_CHARS = 1 << 15
 LARGE_FRAGMENT = 4096
 
 _MISSING = object()
@@ -146,6 +149,7 @@ class Recorder:
         self.sink = sink
         self.chain = chain
         self.buffer: list[str] = []
+        self.buffered_chars = 0  # in self.buffer, as counted by the Python paths (FLUSH_CHARS)
         # The hot paths (REWIND_CORE, accelerator/): the C core replaces `line`, `enter` and
         # `leave` on this instance (below); the methods stay the reference it mirrors and do
         # the rare cases.  It brings its own lock, which it takes without a Python call.
@@ -205,7 +209,7 @@ class Recorder:
         if speedups is not None:
             unchanged, stale_positions = accelerator.node_check(EMPTY)
             self.encoder.use_node_check(unchanged, stale_positions)
-            self._core = speedups.Core(self, Recorder.line, EMPTY, FLUSH_EVERY, LARGE_FRAGMENT, unchanged,
+            self._core = speedups.Core(self, Recorder.line, EMPTY, FLUSH_EVERY, LARGE_FRAGMENT, FLUSH_CHARS, unchanged,
                                        Recorder.enter, Recorder.leave, ActiveFrame, self.encoder.encode(None),
                                        CodeInfo, ThreadState, HIDDEN_GLOBAL_TYPES)
             self.encoder.use_item_texts(self._core.item_texts)
@@ -227,7 +231,8 @@ class Recorder:
             text = self._switch_text(ts) + text
             self.current_tid = ts.tid
         self.buffer.append(text)
-        if len(self.buffer) > FLUSH_EVERY or len(text) > LARGE_FRAGMENT:
+        self.buffered_chars += len(text)
+        if len(self.buffer) > FLUSH_EVERY or len(text) > LARGE_FRAGMENT or self.buffered_chars > FLUSH_CHARS:
             self.flush()
 
     def _switch_text(self, ts: ThreadState) -> str:
@@ -239,6 +244,7 @@ class Recorder:
     def flush(self) -> None:
         pending = self.buffer
         self.buffer = []
+        self.buffered_chars = 0
         if pending:
             self.sink.write("".join(pending))
 
@@ -575,7 +581,8 @@ class Recorder:
                 self.current_tid = ts.tid
             buffer = self.buffer
             buffer.append(text)
-            if len(buffer) > FLUSH_EVERY or len(text) > LARGE_FRAGMENT:
+            self.buffered_chars += len(text)
+            if len(buffer) > FLUSH_EVERY or len(text) > LARGE_FRAGMENT or self.buffered_chars > FLUSH_CHARS:
                 self.flush()
         finally:
             self._release()

@@ -43,6 +43,10 @@ class Slotted:
     __slots__ = ("a", "b")
 
 
+class SlottedWithDict(Slotted):  # slots and a __dict__: attributes come from both
+    pass
+
+
 Pair = namedtuple("Pair", "left right")
 
 
@@ -130,7 +134,9 @@ def build(rng: random.Random, depth: int, pool: list):
     elif kind == 6:
         value = Plain(**{rng.choice("pqrs"): build(rng, depth + 1, pool) for _ in range(rng.randrange(4))})
     elif kind == 7:
-        value = Slotted()
+        value = rng.choice([Slotted, SlottedWithDict])()
+        if type(value) is SlottedWithDict and rng.random() < 0.7:
+            value.c = build(rng, depth + 1, pool)
         if rng.random() < 0.8:
             value.a = build(rng, depth + 1, pool)
         if rng.random() < 0.5:
@@ -183,7 +189,9 @@ def mutate(rng: random.Random, pool: list, root) -> None:
     elif isinstance(target, Other):
         target.__class__ = Plain
     elif isinstance(target, Slotted):
-        if rng.random() < 0.7:
+        if type(target) is SlottedWithDict and rng.random() < 0.3:
+            setattr(target, rng.choice("cd"), new)  # an attribute in its __dict__
+        elif rng.random() < 0.7:
             setattr(target, rng.choice("ab"), new)
         elif hasattr(target, "a"):
             del target.a
@@ -233,7 +241,9 @@ def test_reencoding_matches_a_fresh_encoding(node_check, seed, max_depth, max_it
 def test_the_c_node_check_agrees_on_each_kind_of_change():
     deque_value = deque([1, 2])
     values = [[1, 2], {"a": [1]}, {1, 2}, frozenset({3}), deque_value, (1, [2]), Plain(a=1), Pair(1, [2]),
-              ET.Element("p"), argparse.Namespace(a=[1, (2, {"k": [3]})], b="s")]
+              ET.Element("p"), argparse.Namespace(a=[1, (2, {"k": [3]})], b="s"), Slotted(), SlottedWithDict()]
+    values[-2].a = [1]
+    values[-1].b, values[-1].c = [2], [3]
     for value in values:
         encoder = make_encoder("python", max_depth=3, max_items=5)
         _, node = encoder.encode_tracked([value])
@@ -276,6 +286,53 @@ def test_an_element_repr_is_taken_again_only_when_its_tag_changes():
         assert again == fresh_text(tree) and "<Element 5 at" in again
         assert encoder.encode_tracked(bold)[1] is None
 
+
+
+def _python_element_class() -> type:
+    """xml.etree.ElementTree.Element as the pure-Python module defines it (without the C
+    accelerator _elementtree): its tag is an instance attribute, not a C getter."""
+    import importlib
+    import sys
+
+    saved = {name: sys.modules.pop(name) for name in ("xml.etree.ElementTree", "_elementtree") if name in sys.modules}
+    sys.modules["_elementtree"] = None  # makes the import fall back to the Python classes
+    try:
+        return importlib.import_module("xml.etree.ElementTree").Element
+    finally:
+        del sys.modules["_elementtree"]
+        sys.modules.update(saved)
+
+
+def test_the_python_element_repr_is_followed_like_the_c_one():
+    element_class = _python_element_class()
+    assert element_class is not ET.Element and not hasattr(vars(element_class)["tag"], "__get__")
+    for node_check in NODE_CHECKS:
+        encoder = make_encoder(node_check)
+        item = element_class("p")
+        tree = [item]
+        text, node = encoder.encode_tracked(tree)
+        assert "<Element 'p' at" in text and encoder.unchanged(node) and _unchanged(node)
+        item.tag = "em"
+        assert not encoder.unchanged(node) and not _unchanged(node)
+        text, node = encoder.encode_tracked(tree, node)
+        assert text == fresh_text(tree) and "<Element 'em' at" in text
+        del item.tag  # reading it now fails: the repr must be taken again (and fails too)
+        assert not encoder.unchanged(node) and not _unchanged(node)
+        text, node = encoder.encode_tracked(tree, node)
+        assert text == fresh_text(tree)
+
+
+def test_a_namedtuple_is_followed_through_its_fields():
+    for node_check in NODE_CHECKS:
+        encoder = make_encoder(node_check)
+        items = [1]
+        pair = Pair("left", items)
+        text, node = encoder.encode_tracked({"pair": pair})
+        assert encoder.unchanged(node) and _unchanged(node)
+        items.append(2)  # inside a field: the tuple's own items did not change
+        assert not encoder.unchanged(node) and not _unchanged(node)
+        text, node = encoder.encode_tracked({"pair": pair}, node)
+        assert text == fresh_text({"pair": pair}) and encoder.unchanged(node)
 
 def test_an_argparse_repr_is_taken_again_only_when_what_it_shows_changes():
     # Namespace(...) and the actions: the attributes' reprs, here lists, tuples and dicts of

@@ -6,7 +6,8 @@
  * check costs a call of the node's snapshot function plus a few attribute reads per node,
  * about 1.5 us; an object-heavy program checks thousands of nodes per step.  This module does
  * the same check with the snapshot taken natively for the snapshot kinds the encoder
- * registers (list, dict, set, frozenset, len, tuple, type-only, and __dict__ fields), and
+ * registers (list, dict, set, frozenset, len, tuple, type-only, __dict__ fields, __dict__
+ * and __slots__ fields, and one attribute read through its descriptor), and
  * calls the snapshot function itself for any other kind, so its answer is always the
  * Python function's answer.  The kind is the snapshot function's `snapshot_kind` attribute,
  * set by encoder.py.  Only documented CPython API is used.
@@ -35,6 +36,8 @@ enum {
     KIND_TUPLE = 5,    /* nothing to snapshot: a tuple's items never change */
     KIND_NOTHING = 6,  /* the text depends on the class only */
     KIND_DICT_FIELDS = 7,  /* an instance's __dict__ items, when its class is still `tp` */
+    KIND_ATTRIBUTE = 8,    /* one str attribute, read as the function's snapshot_attribute says */
+    KIND_FIELDS = 9,       /* __dict__ items then slots, as the function's snapshot_fields says */
 };
 
 /* The Node attributes read here, by index into NodesState.names / offsets. */
@@ -47,7 +50,11 @@ typedef struct {
     PyObject *names[N_COUNT];
     Py_ssize_t offsets[N_COUNT];  /* where Node's slots are in a Node (from its tp_members) */
     PyObject *kinds;   /* {snapshot function: kind}, filled from their snapshot_kind attribute */
-    PyObject *s_dict, *s_kind;
+    /* {snapshot function of KIND_ATTRIBUTE or KIND_FIELDS: what it reads}: its
+     * snapshot_attribute (descriptor or None, name) or snapshot_fields (has_dict, ((name,
+     * member descriptor), ...)). */
+    PyObject *specs;
+    PyObject *s_dict, *s_kind, *s_attribute, *s_fields;
 } NodesState;
 
 static NodesState state;
@@ -63,6 +70,22 @@ node_get(PyObject *node, int which)
             return Py_NewRef(value);
     }
     return PyObject_GetAttr(node, state.names[which]);
+}
+
+/* A snapshot_fields value: (has_dict: bool, ((name: str, member descriptor), ...)). */
+static int
+valid_fields_spec(PyObject *spec)
+{
+    PyObject *slots = PyTuple_GET_ITEM(spec, 1);
+    if (!PyBool_Check(PyTuple_GET_ITEM(spec, 0)) || !PyTuple_Check(slots))
+        return 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(slots); i++) {
+        PyObject *slot = PyTuple_GET_ITEM(slots, i);
+        if (!PyTuple_Check(slot) || PyTuple_GET_SIZE(slot) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(slot, 0))
+                || Py_TYPE(PyTuple_GET_ITEM(slot, 1))->tp_descr_get == NULL)
+            return 0;
+    }
+    return 1;
 }
 
 /* The snapshot kind of a snapshot function: its `snapshot_kind` attribute, cached. */
@@ -84,6 +107,20 @@ snapshot_kind(PyObject *snapshot)
         Py_DECREF(kind_obj);
         if (kind == -1 && PyErr_Occurred())
             return -1;
+    }
+    if (kind == KIND_ATTRIBUTE || kind == KIND_FIELDS) {
+        PyObject *spec = PyObject_GetAttr(snapshot, kind == KIND_ATTRIBUTE ? state.s_attribute : state.s_fields);
+        int ok = spec != NULL && PyTuple_Check(spec) && PyTuple_GET_SIZE(spec) == 2
+                 && (kind == KIND_ATTRIBUTE ? PyUnicode_Check(PyTuple_GET_ITEM(spec, 1)) : valid_fields_spec(spec));
+        if (ok && PyDict_SetItem(state.specs, snapshot, spec) < 0) {
+            Py_DECREF(spec);
+            return -1;
+        }
+        Py_XDECREF(spec);
+        if (!ok) {
+            PyErr_Clear();
+            kind = KIND_CALL;  /* not the shape this module reads: the function is called */
+        }
     }
     PyObject *value = PyLong_FromLong(kind);
     if (value == NULL || PyDict_SetItem(state.kinds, snapshot, value) < 0) {
@@ -147,6 +184,58 @@ same_snapshot_by_call(PyObject *snapshot, PyObject *obj, PyObject *size, PyObjec
     }
     Py_DECREF(result);
     return same;
+}
+
+/* encoder._fields_reader's fields_of for an object of its class, compared with the node's
+ * (size, items): the __dict__ items (when the class has one and it is a dict), then each
+ * slot that is set, as (name, value) pairs.  1 same, 0 changed, -1 error. */
+static int
+same_fields(PyObject *spec, PyObject *obj, PyObject *tp, Py_ssize_t old_size, PyObject *old)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(old), at = 0;
+    if (n != 2 * old_size)
+        return 0;
+    if (PyTuple_GET_ITEM(spec, 0) == Py_True) {
+        /* object.__getattribute__(value, "__dict__"); any Exception leaves the dict out */
+        PyObject *attrs = PyObject_GenericGetAttr(obj, state.s_dict);
+        if (attrs == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_Exception))
+                return -1;
+            PyErr_Clear();
+        }
+        else if (PyDict_CheckExact(attrs)) {
+            Py_ssize_t pos = 0;
+            PyObject *key, *value;
+            int same = PyDict_Size(attrs) * 2 <= n;
+            while (same && PyDict_Next(attrs, &pos, &key, &value)) {
+                same = key == PyTuple_GET_ITEM(old, at) && value == PyTuple_GET_ITEM(old, at + 1);
+                at += 2;
+            }
+            Py_DECREF(attrs);
+            if (!same)
+                return 0;
+        }
+        else
+            Py_DECREF(attrs);
+    }
+    PyObject *slots = PyTuple_GET_ITEM(spec, 1);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(slots); i++) {
+        PyObject *slot = PyTuple_GET_ITEM(slots, i), *descriptor = PyTuple_GET_ITEM(slot, 1);
+        PyObject *value = Py_TYPE(descriptor)->tp_descr_get(descriptor, obj, tp);
+        if (value == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                return -1;
+            PyErr_Clear();  /* an unset slot is not an attribute yet */
+            continue;
+        }
+        int same = at + 1 < n && PyTuple_GET_ITEM(slot, 0) == PyTuple_GET_ITEM(old, at)
+                   && value == PyTuple_GET_ITEM(old, at + 1);
+        Py_DECREF(value);
+        if (!same)
+            return 0;
+        at += 2;
+    }
+    return at == n;
 }
 
 /* The node's own items (not its subnodes): 1 same, 0 changed, -1 error. */
@@ -234,6 +323,49 @@ same_items(PyObject *node, PyObject *obj, PyObject *tp)
         else
             result = PyDict_Size(attrs) == old_size && same_dict_items(attrs, old, 1);
         Py_DECREF(attrs);
+        break;
+    }
+    case KIND_ATTRIBUTE: {
+        /* encoder._attribute_repr_node's inputs_of: (0, (attribute,)) while the attribute is
+         * a str, else (-1, ()); its class was checked by unchanged(). */
+        PyObject *spec = PyDict_GetItemWithError(state.specs, snapshot);  /* borrowed */
+        if (spec == NULL) {
+            if (!PyErr_Occurred())
+                result = same_snapshot_by_call(snapshot, obj, size, old);
+            break;
+        }
+        PyObject *descriptor = PyTuple_GET_ITEM(spec, 0), *name = PyTuple_GET_ITEM(spec, 1);
+        descrgetfunc get = descriptor == Py_None ? NULL : Py_TYPE(descriptor)->tp_descr_get;
+        if ((descriptor != Py_None && get == NULL) || old_size != 0 || PyTuple_GET_SIZE(old) != 1) {
+            result = same_snapshot_by_call(snapshot, obj, size, old);
+            break;
+        }
+        Py_INCREF(spec);  /* the descriptor may run Python code */
+        PyObject *attribute = get != NULL ? get(descriptor, obj, tp) : PyObject_GenericGetAttr(obj, name);
+        Py_DECREF(spec);
+        if (attribute == NULL) {
+            /* inputs_of catches Exception: the snapshot is then (-1, ()), never equal */
+            if (PyErr_ExceptionMatches(PyExc_Exception)) {
+                PyErr_Clear();
+                result = 0;
+            }
+            break;
+        }
+        /* The old attribute was a str: the same object is one still. */
+        result = attribute == PyTuple_GET_ITEM(old, 0);
+        Py_DECREF(attribute);
+        break;
+    }
+    case KIND_FIELDS: {
+        PyObject *spec = PyDict_GetItemWithError(state.specs, snapshot);  /* borrowed */
+        if (spec == NULL) {
+            if (!PyErr_Occurred())
+                result = same_snapshot_by_call(snapshot, obj, size, old);
+            break;
+        }
+        Py_INCREF(spec);
+        result = same_fields(spec, obj, tp, old_size, old);
+        Py_DECREF(spec);
         break;
     }
     default:
@@ -420,8 +552,11 @@ PyInit__nodes(void)
     }
     state.s_dict = PyUnicode_InternFromString("__dict__");
     state.s_kind = PyUnicode_InternFromString("snapshot_kind");
+    state.s_attribute = PyUnicode_InternFromString("snapshot_attribute");
+    state.s_fields = PyUnicode_InternFromString("snapshot_fields");
     state.kinds = PyDict_New();
-    if (!state.s_kind || !state.s_dict || !state.kinds)
+    state.specs = PyDict_New();
+    if (!state.s_kind || !state.s_dict || !state.s_attribute || !state.s_fields || !state.kinds || !state.specs)
         return NULL;
     PyObject *module = PyModule_Create(&nodes_module);
     if (module != NULL && PyModule_AddObject(module, "SOURCE_CRC", PyLong_FromUnsignedLong(REWIND_SOURCE_CRC)) < 0)

@@ -340,6 +340,11 @@ typedef struct {
     long long tuple_tid;
     Py_ssize_t flush_every;
     Py_ssize_t large_fragment;
+    /* Characters this core appended to the buffer since it last flushed it, and the bound
+     * (Recorder.FLUSH_CHARS).  A flush by Python code does not reset the count: the next
+     * flush here only comes sooner. */
+    Py_ssize_t buffered_chars;
+    Py_ssize_t flush_chars;
     /* The events this core wrote itself (Recorder.counts() adds them to its own counters):
      * C integers instead of four recorder attributes updated at every event. */
     Py_ssize_t steps, values, calls, returns;
@@ -936,7 +941,11 @@ emit_text(CoreObject *self, PyObject *ts, PyObject *text)
     }
     if (PyList_Append(buffer, text) < 0)
         goto done;
-    if (PyList_GET_SIZE(buffer) > self->flush_every || PyUnicode_GET_LENGTH(text) > self->large_fragment) {
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    self->buffered_chars += length;
+    if (PyList_GET_SIZE(buffer) > self->flush_every || length > self->large_fragment
+            || self->buffered_chars > self->flush_chars) {
+        self->buffered_chars = 0;
         PyObject *args[1] = {self->recorder};
         PyObject *r = PyObject_VectorcallMethod(s_flush, args, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
         if (r == NULL)
@@ -1808,16 +1817,18 @@ core_leave(CoreObject *self, PyObject *const *args, Py_ssize_t nargs)
 static int
 core_init(CoreObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"recorder", "py_line", "empty", "flush_every", "large_fragment", "node_check",
+    static char *kwlist[] = {"recorder", "py_line", "empty", "flush_every", "large_fragment", "flush_chars",
+                             "node_check",
                              "py_enter", "py_leave", "active_frame", "none_text", "code_info", "thread_state",
                              "hidden_global_types", NULL};
     PyObject *recorder, *py_line, *empty, *node_check = NULL, *py_enter = NULL, *py_leave = NULL,
              *active_frame = NULL, *none_text = NULL, *code_info = NULL, *thread_state = NULL,
              *hidden_global_types = NULL;
-    Py_ssize_t flush_every, large_fragment;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOnn|OOOOUOOO!:Core", kwlist, &recorder, &py_line, &empty,
-                                     &flush_every, &large_fragment, &node_check, &py_enter, &py_leave, &active_frame,
-                                     &none_text, &code_info, &thread_state, &PyFrozenSet_Type, &hidden_global_types))
+    Py_ssize_t flush_every, large_fragment, flush_chars;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOnnn|OOOOUOOO!:Core", kwlist, &recorder, &py_line, &empty,
+                                     &flush_every, &large_fragment, &flush_chars, &node_check, &py_enter, &py_leave,
+                                     &active_frame, &none_text, &code_info, &thread_state, &PyFrozenSet_Type,
+                                     &hidden_global_types))
         return -1;
     if (py_enter == Py_None)
         py_enter = NULL;
@@ -1876,6 +1887,8 @@ core_init(CoreObject *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->hidden_global_types, Py_XNewRef(hidden_global_types));
     self->flush_every = flush_every;
     self->large_fragment = large_fragment;
+    self->flush_chars = flush_chars;
+    self->buffered_chars = 0;
     return 0;
 }
 
@@ -2425,8 +2438,8 @@ static PyMethodDef core_methods[] = {
 static PyTypeObject CoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "rewind.accelerator._speedups.Core",
-    .tp_doc = PyDoc_STR("Core(recorder, py_line, empty, flush_every, large_fragment, node_check=None, py_enter=None, "
-                         "py_leave=None, active_frame=None, none_text=None, code_info=None, thread_state=None, "
+    .tp_doc = PyDoc_STR("Core(recorder, py_line, empty, flush_every, large_fragment, flush_chars, node_check=None, "
+                         "py_enter=None, py_leave=None, active_frame=None, none_text=None, code_info=None, thread_state=None, "
                          "hidden_global_types=None): the per-line, call and return work of one Recorder."),
     .tp_basicsize = sizeof(CoreObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
