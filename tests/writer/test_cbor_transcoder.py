@@ -53,7 +53,55 @@ def test_the_same_bytes_as_cbor2(values):
             _cbor.events(text)
         return
     assert _cbor.events(text) == python_path(text)
+    assert _cbor.events_joined(text) == b"".join(python_path(text))
 
+
+# The shapes the transcoder copies from a table (Step, Value, and the values of each kind the
+# recorder writes most), with any numbers, strings and values in them.
+shape_values = st.one_of(
+    st.builds(lambda i, t: {"kind": "Int", "i": i, "type_id": t}, INT64, INT64),
+    st.builds(lambda text, t: {"kind": "String", "text": text, "type_id": t}, st.text(), INT64),
+    st.builds(lambda f, t: {"kind": "Float", "f": f, "type_id": t}, st.text(), INT64),
+    st.builds(lambda r, t: {"kind": "Raw", "r": r, "type_id": t}, st.text(), INT64),
+    st.builds(lambda b, t: {"kind": "Bool", "b": b, "type_id": t}, st.booleans() | json_values, INT64),
+    st.builds(lambda t: {"kind": "None", "type_id": t}, INT64),
+    st.builds(lambda items, t: {"kind": "Struct", "field_values": items, "type_id": t}, json_values, INT64),
+    st.builds(lambda items, t: {"kind": "Sequence", "elements": items, "is_slice": False, "type_id": t},
+              json_values, INT64),
+    st.builds(lambda items, t: {"kind": "Tuple", "elements": items, "type_id": t}, json_values, INT64),
+    json_values,
+)
+shape_events = st.one_of(
+    st.builds(lambda path, line: {"Step": {"path_id": path, "line": line}}, INT64, INT64),
+    st.builds(lambda var, value: {"Value": {"variable_id": var, "value": value}}, INT64, shape_values),
+)
+
+
+@needs_c
+@settings(max_examples=500, deadline=None)
+@given(shape_events, st.integers(0, 10_000), st.sampled_from([" ", "x", "1", "-", ",", "}", "{", '"', ":", "\\"]))
+def test_event_shapes_and_their_near_misses(event, at, insert):
+    """Each shape gives cbor2's bytes; so does the same text with one character inserted or
+    removed anywhere, when it is still JSON (the general parser decides); when it is not,
+    ValueError leaves it to the Python path, which refuses it too."""
+    line = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in line):
+        return
+    assert _cbor.events(",\n" + line) == [cbor2.dumps(event)]
+    assert _cbor.events_joined(",\n" + line + ",\n" + line) == cbor2.dumps(event) * 2
+    at %= len(line)  # never after the last character: a trailing comma separates nothing
+    for text in (line[:at] + insert + line[at:], line[:at] + line[at + 1:]):
+        try:
+            expected = cbor2.dumps(json.loads(text))
+        except ValueError:
+            with pytest.raises(ValueError):
+                _cbor.events(",\n" + text)
+            continue
+        try:
+            got = _cbor.events(",\n" + text)
+        except ValueError:
+            continue  # JSON the C transcoder does not handle (a float, a big int): Python's
+        assert got == [expected]
 
 long_events = st.lists(st.text(min_size=1, max_size=12), min_size=20, max_size=40).map(
     lambda words: {"Value": {"variable_id": 1, "value": {"kind": "Sequence", "elements": words}}})
@@ -78,6 +126,7 @@ def test_repeated_long_events_come_from_the_cache_with_the_same_bytes(bases, use
         if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
             continue
         assert _cbor.events(text) == python_path(text)
+        assert _cbor.events_joined(text) == b"".join(python_path(text))  # from the cache too
         # Two events on one line (not the recorder's layout): never taken as one cached line.
         pair = text[2:].split(",\n")[0]
         assert _cbor.events(",\n" + pair + "," + pair) == [cbor2.dumps(json.loads(pair))] * 2
@@ -96,6 +145,7 @@ def test_the_cache_stays_right_when_it_is_full():
     texts = [event_text(events[i:i + 10]) for i in range(0, len(events), 10)]
     for text in texts + texts[-5:] + texts[:5]:
         assert _cbor.events(text) == python_path(text)
+        assert _cbor.events_joined(texts[0] + text) == b"".join(python_path(texts[0] + text))
     _cbor.forget()
 
 
@@ -118,6 +168,8 @@ def test_every_corpus_trace_event():
 def test_text_it_does_not_handle_is_left_to_python(line):
     with pytest.raises(ValueError):
         _cbor.events(",\n" + line)
+    with pytest.raises(ValueError):
+        _cbor.events_joined(',\n{"a":1},\n' + line)
 
 
 @needs_c

@@ -305,6 +305,152 @@ parse_literal(Parser *ps, Buffer *b, const char *word, unsigned char code)
     return 0;
 }
 
+/* -- the shapes of nearly every event -------------------------------------------------------
+ * A Step, a Value and most values the recorder writes (Int, String, Float, Raw, Bool, None,
+ * Struct, Sequence, Tuple) have a fixed shape: known keys in a known order, with a number, a
+ * string or a value between them.  For those,
+ * the keys' CBOR is copied from a table instead of parsed, which is most of a Step's or an Int
+ * Value's work.  The bytes are the ones the general parser writes for the same text (the map
+ * heads hold the fixed counts); any other text, even the same event with a space or an extra
+ * key, misses the shape and goes to the general parser, which decides. */
+enum { HOLE_NUMBER, HOLE_STRING, HOLE_VALUE, HOLE_END };
+
+typedef struct {
+    const char *json;     /* the literal text up to the next hole */
+    size_t json_len;
+    const char *cbor;     /* the CBOR the general parser writes for it */
+    size_t cbor_len;
+    int hole;             /* what follows it */
+} Piece;
+
+#define PIECE(json, cbor, hole) {json, sizeof(json) - 1, cbor, sizeof(cbor) - 1, hole}
+/* How a value's shape ends: ,"type_id":N} */
+#define TYPE_ID_AND_END PIECE(",\"type_id\":", "\x67" "type_id", HOLE_NUMBER), PIECE("}", "", HOLE_END)
+
+/* {"Step":{"path_id":N,"line":N}} */
+static const Piece step_shape[] = {
+    PIECE("{\"Step\":{\"path_id\":", "\xA1\x64" "Step\xA2\x67" "path_id", HOLE_NUMBER),
+    PIECE(",\"line\":", "\x64" "line", HOLE_NUMBER),
+    PIECE("}}", "", HOLE_END),
+};
+/* {"Value":{"variable_id":N,"value":V}} */
+static const Piece value_shape[] = {
+    PIECE("{\"Value\":{\"variable_id\":", "\xA1\x65" "Value\xA2\x6B" "variable_id", HOLE_NUMBER),
+    PIECE(",\"value\":", "\x65" "value", HOLE_VALUE),
+    PIECE("}}", "", HOLE_END),
+};
+/* {"kind":"Int","i":N,"type_id":N} */
+static const Piece int_shape[] = {
+    PIECE("{\"kind\":\"Int\",\"i\":", "\xA3\x64" "kind\x63" "Int\x61" "i", HOLE_NUMBER),
+    TYPE_ID_AND_END,
+};
+/* {"kind":"String","text":S,"type_id":N} */
+static const Piece string_shape[] = {
+    PIECE("{\"kind\":\"String\",\"text\":", "\xA3\x64" "kind\x66" "String\x64" "text", HOLE_STRING),
+    TYPE_ID_AND_END,
+};
+/* {"kind":"Float","f":S,"type_id":N} */
+static const Piece float_shape[] = {
+    PIECE("{\"kind\":\"Float\",\"f\":", "\xA3\x64" "kind\x65" "Float\x61" "f", HOLE_STRING),
+    TYPE_ID_AND_END,
+};
+
+/* {"kind":"Raw","r":S,"type_id":N} */
+static const Piece raw_shape[] = {
+    PIECE("{\"kind\":\"Raw\",\"r\":", "\xA3\x64" "kind\x63" "Raw\x61" "r", HOLE_STRING),
+    TYPE_ID_AND_END,
+};
+/* {"kind":"Bool","b":V,"type_id":N} (V: true or false, as the general parser sees it) */
+static const Piece bool_shape[] = {
+    PIECE("{\"kind\":\"Bool\",\"b\":", "\xA3\x64" "kind\x64" "Bool\x61" "b", HOLE_VALUE),
+    TYPE_ID_AND_END,
+};
+/* {"kind":"None","type_id":N} */
+static const Piece none_shape[] = {
+    PIECE("{\"kind\":\"None\",\"type_id\":", "\xA2\x64" "kind\x64" "None\x67" "type_id", HOLE_NUMBER),
+    PIECE("}", "", HOLE_END),
+};
+/* {"kind":"Struct","field_values":V,"type_id":N} (V: the array, parsed as any value) */
+static const Piece struct_shape[] = {
+    PIECE("{\"kind\":\"Struct\",\"field_values\":", "\xA3\x64" "kind\x66" "Struct\x6C" "field_values",
+          HOLE_VALUE),
+    TYPE_ID_AND_END,
+};
+/* {"kind":"Sequence","elements":V,"is_slice":false,"type_id":N} */
+static const Piece sequence_shape[] = {
+    PIECE("{\"kind\":\"Sequence\",\"elements\":", "\xA4\x64" "kind\x68" "Sequence\x68" "elements", HOLE_VALUE),
+    PIECE(",\"is_slice\":false,\"type_id\":", "\x68" "is_slice\xF4\x67" "type_id", HOLE_NUMBER),
+    PIECE("}", "", HOLE_END),
+};
+/* {"kind":"Tuple","elements":V,"type_id":N} */
+static const Piece tuple_shape[] = {
+    PIECE("{\"kind\":\"Tuple\",\"elements\":", "\xA3\x64" "kind\x65" "Tuple\x68" "elements", HOLE_VALUE),
+    TYPE_ID_AND_END,
+};
+
+/* The object at ps->p in `shape`: 1 written, 0 not that shape (nothing written or consumed),
+ * -1 error. */
+static int
+parse_shape(Parser *ps, Buffer *b, int depth, const Piece *piece)
+{
+    const unsigned char *start = ps->p;
+    size_t size = b->size;
+    for (;; piece++) {
+        if ((size_t)(ps->end - ps->p) < piece->json_len || memcmp(ps->p, piece->json, piece->json_len) != 0)
+            break;
+        ps->p += piece->json_len;
+        if (reserve(b, piece->cbor_len) < 0)
+            return -1;
+        memcpy(b->data + b->size, piece->cbor, piece->cbor_len);
+        b->size += piece->cbor_len;
+        int rc = 0;
+        switch (piece->hole) {
+        case HOLE_END:
+            return 1;
+        case HOLE_NUMBER:
+            if (ps->p < ps->end && (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9')))
+                rc = parse_number(ps, b);
+            else
+                ps->failed = 1;
+            break;
+        case HOLE_STRING:
+            if (ps->p < ps->end && *ps->p == '"')
+                rc = parse_string(ps, b);
+            else
+                ps->failed = 1;
+            break;
+        default:
+            rc = parse_value(ps, b, depth + 2);  /* the depth the general parser gives it */
+        }
+        if (rc < 0)
+            return -1;
+        if (ps->failed)
+            break;
+    }
+    ps->p = start;
+    b->size = size;
+    ps->failed = 0;
+    return 0;
+}
+
+/* The shape an object at ps->p may have, told by its first key's first letter. */
+static const Piece *const *
+shapes_for(const Parser *ps)
+{
+    static const Piece *const step[] = {step_shape, NULL};
+    static const Piece *const value[] = {value_shape, NULL};
+    static const Piece *const kinds[] = {int_shape, string_shape, struct_shape, sequence_shape, tuple_shape,
+                                         float_shape, none_shape, bool_shape, raw_shape, NULL};
+    if (ps->end - ps->p < 3 || ps->p[1] != '"')
+        return NULL;
+    switch (ps->p[2]) {
+    case 'S': return step;
+    case 'V': return value;
+    case 'k': return kinds;
+    default: return NULL;
+    }
+}
+
 static int
 parse_value(Parser *ps, Buffer *b, int depth)
 {
@@ -318,7 +464,15 @@ parse_value(Parser *ps, Buffer *b, int depth)
         return 0;
     }
     switch (*ps->p) {
-    case '{': return parse_container(ps, b, depth, 1);
+    case '{': {
+        const Piece *const *shapes = shapes_for(ps);
+        for (; shapes != NULL && *shapes != NULL; shapes++) {
+            int rc = parse_shape(ps, b, depth, *shapes);
+            if (rc != 0)
+                return rc < 0 ? -1 : 0;
+        }
+        return parse_container(ps, b, depth, 1);
+    }
     case '[': return parse_container(ps, b, depth, 0);
     case '"': return parse_string(ps, b);
     case 't': return parse_literal(ps, b, "true", 0xF5);
@@ -451,14 +605,14 @@ line_end(const unsigned char *p, const unsigned char *end)
     return nl > p && nl[-1] == ',' ? nl - 1 : NULL;
 }
 
-/* events(text) -> list[bytes]: the CBOR item of each event in `text` (events separated by
- * commas, as the recorder writes them: each after ",\n"). */
+/* The CBOR item of each event in `text` (events separated by commas, as the recorder writes
+ * them: each after ",\n"): a list of bytes, one per event, or (`joined`) one bytes object of
+ * all of them, which spares a bytes object per event and the join. */
 static PyObject *
-cbor_events(PyObject *module, PyObject *text)
+transcode(PyObject *text, int joined)
 {
-    (void)module;
     if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "events() takes a str");
+        PyErr_SetString(PyExc_TypeError, "events() and events_joined() take a str");
         return NULL;
     }
     Py_ssize_t size;
@@ -470,8 +624,8 @@ cbor_events(PyObject *module, PyObject *text)
     }
     Parser ps = {(const unsigned char *)utf8, (const unsigned char *)utf8 + size, 0};
     Buffer b = {NULL, 0, 0};
-    PyObject *out = PyList_New(0);
-    if (out == NULL)
+    PyObject *out = joined ? NULL : PyList_New(0);
+    if (!joined && out == NULL)
         return NULL;
     skip_space(&ps);
     if (ps.p < ps.end && *ps.p == ',')
@@ -486,26 +640,38 @@ cbor_events(PyObject *module, PyObject *text)
         uint64_t hash = cacheable ? text_hash(start, n) : 0;
         PyObject *known = cacheable ? cache_find(start, n, hash) : NULL;
         if (known != NULL) {
-            if (PyList_Append(out, known) < 0)
+            if (joined) {
+                Py_ssize_t k = PyBytes_GET_SIZE(known);
+                if (reserve(&b, (size_t)k) < 0)
+                    goto error;
+                memcpy(b.data + b.size, PyBytes_AS_STRING(known), (size_t)k);
+                b.size += (size_t)k;
+            }
+            else if (PyList_Append(out, known) < 0)
                 goto error;
             ps.p = stop;
         }
         else {
-            b.size = 0;
+            size_t item_at = joined ? b.size : 0;  /* joined: the items so far stay in b */
+            b.size = item_at;
             if (parse_value(&ps, &b, 0) < 0)
                 goto error;
             if (ps.failed) {
                 PyErr_SetString(PyExc_ValueError, "not JSON that the C transcoder handles");
                 goto error;
             }
-            PyObject *item = PyBytes_FromStringAndSize((const char *)b.data, (Py_ssize_t)b.size);
-            if (item == NULL || PyList_Append(out, item) < 0) {
-                Py_XDECREF(item);
-                goto error;
+            int whole_line = cacheable && ps.p == stop;  /* the parse took exactly the line: one event */
+            if (!joined || whole_line) {
+                PyObject *item = PyBytes_FromStringAndSize((const char *)b.data + item_at,
+                                                           (Py_ssize_t)(b.size - item_at));
+                if (item == NULL || (!joined && PyList_Append(out, item) < 0)) {
+                    Py_XDECREF(item);
+                    goto error;
+                }
+                if (whole_line)
+                    cache_store(start, n, hash, item);
+                Py_DECREF(item);
             }
-            if (cacheable && ps.p == stop)  /* the parse took exactly the line: one whole event */
-                cache_store(start, n, hash, item);
-            Py_DECREF(item);
         }
         skip_space(&ps);
         if (ps.p < ps.end) {
@@ -516,17 +682,37 @@ cbor_events(PyObject *module, PyObject *text)
             ps.p++;
         }
     }
+    if (joined)
+        out = PyBytes_FromStringAndSize((const char *)b.data, (Py_ssize_t)b.size);
     PyMem_Free(b.data);
     return out;
 error:
     PyMem_Free(b.data);
-    Py_DECREF(out);
+    Py_XDECREF(out);
     return NULL;
+}
+
+/* events(text) -> list[bytes] */
+static PyObject *
+cbor_events(PyObject *module, PyObject *text)
+{
+    (void)module;
+    return transcode(text, 0);
+}
+
+/* events_joined(text) -> bytes: b"".join(events(text)) */
+static PyObject *
+cbor_events_joined(PyObject *module, PyObject *text)
+{
+    (void)module;
+    return transcode(text, 1);
 }
 
 static PyMethodDef cbor_methods[] = {
     {"events", cbor_events, METH_O,
      "events(text) -> list[bytes]: the CBOR item of each comma-separated JSON event in text."},
+    {"events_joined", cbor_events_joined, METH_O,
+     "events_joined(text) -> bytes: b''.join(events(text)), made without a bytes object per event."},
     {"forget", cbor_forget, METH_NOARGS,
      "forget(): drop the cache of recent long events (their texts and CBOR items)."},
     {NULL, NULL, 0, NULL},

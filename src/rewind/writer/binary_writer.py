@@ -95,6 +95,7 @@ class JsonToCbor:
         # json.loads + cbor2.dumps; text it does not handle raises ValueError and comes here.
         self._c_transcoder = c_transcoder
         self._c_events: Callable[[str], list[bytes]] | None = c_transcoder.events if c_transcoder else None
+        self._c_joined: Callable[[str], bytes] | None = c_transcoder.events_joined if c_transcoder else None
         self._dumps = cbor2.dumps
         self._loads = json.loads
         self._cache: dict[str, bytes] = {}
@@ -134,6 +135,16 @@ class JsonToCbor:
         except ValueError:  # not one event per line: parse the piece as a whole
             return [self._encode(event) for event in self._loads("[" + text + "]")]
         return out
+
+    def convert_joined(self, text: str) -> bytes:
+        """`b"".join(self.convert(text))`; the C transcoder makes it without a bytes object per
+        event."""
+        if self._c_joined is not None:
+            try:
+                return self._c_joined(text)
+            except ValueError:
+                pass  # converted (and replaced) by the Python path
+        return b"".join(self.convert(text))
 
     def forget(self) -> None:
         """Drop the caches of recent events (this converter's and the C transcoder's)."""
@@ -206,7 +217,7 @@ class BinaryEventSink:
             if self._detached:
                 return
             if len(text) <= TEXT_PIECE:
-                self._append(self.converter.convert(text))
+                self._append_text(text)
                 return
             # A large write is converted a piece at a time (cut after whole lines), so the
             # copies made while converting stay small whatever the recorder hands over.
@@ -214,7 +225,7 @@ class BinaryEventSink:
             while start < len(text):
                 cut = text.find(",\n", start + TEXT_PIECE)
                 end = len(text) if cut < 0 else cut
-                self._append(self.converter.convert(text[start:end]))
+                self._append_text(text[start:end])
                 start = end
 
     def flush(self) -> None:
@@ -266,6 +277,13 @@ class BinaryEventSink:
     def write_cbor(self, data: bytes) -> None:
         """Append already-encoded CBOR events (whole items, concatenated)."""
         self.write_cbor_events((data,))
+
+    def _append_text(self, text: str) -> None:
+        joined = self.converter.convert_joined(text)
+        if len(self._content) + len(joined) <= self.frame_limit:  # the common case: it fits this frame
+            self._content += joined
+            return
+        self._append(self.converter.convert(text))  # event by event: a frame ends between two
 
     def _append(self, parts: Iterable[bytes]) -> None:
         content = self._content
