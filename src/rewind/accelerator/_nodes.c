@@ -186,6 +186,31 @@ same_snapshot_by_call(PyObject *snapshot, PyObject *obj, PyObject *size, PyObjec
     return same;
 }
 
+/* encoder._attribute_repr_node's inputs_of for an object of its class, compared with the
+ * node's (size, items): (0, (attribute,)) while the attribute is a str, else (-1, ()).
+ * 1 same, 0 changed, -1 error, -2 a spec or node this does not read (the caller calls the
+ * snapshot function instead). */
+static int
+same_attribute(PyObject *spec, PyObject *obj, PyObject *tp, Py_ssize_t old_size, PyObject *old)
+{
+    PyObject *descriptor = PyTuple_GET_ITEM(spec, 0), *name = PyTuple_GET_ITEM(spec, 1);
+    descrgetfunc get = descriptor == Py_None ? NULL : Py_TYPE(descriptor)->tp_descr_get;
+    if ((descriptor != Py_None && get == NULL) || old_size != 0 || PyTuple_GET_SIZE(old) != 1)
+        return -2;
+    PyObject *attribute = get != NULL ? get(descriptor, obj, tp) : PyObject_GenericGetAttr(obj, name);
+    if (attribute == NULL) {
+        /* inputs_of catches Exception: the snapshot is then (-1, ()), never equal */
+        if (!PyErr_ExceptionMatches(PyExc_Exception))
+            return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    /* The old attribute was a str: the same object is one still. */
+    int same = attribute == PyTuple_GET_ITEM(old, 0);
+    Py_DECREF(attribute);
+    return same;
+}
+
 /* encoder._fields_reader's fields_of for an object of its class, compared with the node's
  * (size, items): the __dict__ items (when the class has one and it is a dict), then each
  * slot that is set, as (name, value) pairs.  1 same, 0 changed, -1 error. */
@@ -325,46 +350,20 @@ same_items(PyObject *node, PyObject *obj, PyObject *tp)
         Py_DECREF(attrs);
         break;
     }
-    case KIND_ATTRIBUTE: {
-        /* encoder._attribute_repr_node's inputs_of: (0, (attribute,)) while the attribute is
-         * a str, else (-1, ()); its class was checked by unchanged(). */
-        PyObject *spec = PyDict_GetItemWithError(state.specs, snapshot);  /* borrowed */
-        if (spec == NULL) {
-            if (!PyErr_Occurred())
-                result = same_snapshot_by_call(snapshot, obj, size, old);
-            break;
-        }
-        PyObject *descriptor = PyTuple_GET_ITEM(spec, 0), *name = PyTuple_GET_ITEM(spec, 1);
-        descrgetfunc get = descriptor == Py_None ? NULL : Py_TYPE(descriptor)->tp_descr_get;
-        if ((descriptor != Py_None && get == NULL) || old_size != 0 || PyTuple_GET_SIZE(old) != 1) {
-            result = same_snapshot_by_call(snapshot, obj, size, old);
-            break;
-        }
-        Py_INCREF(spec);  /* the descriptor may run Python code */
-        PyObject *attribute = get != NULL ? get(descriptor, obj, tp) : PyObject_GenericGetAttr(obj, name);
-        Py_DECREF(spec);
-        if (attribute == NULL) {
-            /* inputs_of catches Exception: the snapshot is then (-1, ()), never equal */
-            if (PyErr_ExceptionMatches(PyExc_Exception)) {
-                PyErr_Clear();
-                result = 0;
-            }
-            break;
-        }
-        /* The old attribute was a str: the same object is one still. */
-        result = attribute == PyTuple_GET_ITEM(old, 0);
-        Py_DECREF(attribute);
-        break;
-    }
+    case KIND_ATTRIBUTE:
     case KIND_FIELDS: {
+        /* What the snapshot function reads (snapshot_kind() filed it); without it, the call. */
         PyObject *spec = PyDict_GetItemWithError(state.specs, snapshot);  /* borrowed */
         if (spec == NULL) {
             if (!PyErr_Occurred())
                 result = same_snapshot_by_call(snapshot, obj, size, old);
             break;
         }
-        Py_INCREF(spec);
-        result = same_fields(spec, obj, tp, old_size, old);
+        Py_INCREF(spec);  /* a descriptor may run Python code */
+        result = kind == KIND_FIELDS ? same_fields(spec, obj, tp, old_size, old)
+                                     : same_attribute(spec, obj, tp, old_size, old);
+        if (result == -2)  /* not a node this reads natively */
+            result = same_snapshot_by_call(snapshot, obj, size, old);
         Py_DECREF(spec);
         break;
     }
