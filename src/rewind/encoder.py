@@ -189,6 +189,7 @@ class ValueEncoder:
          self._snapshot_dict) = make_snapshots(max_items)
         t = types_.intern
         self._int_suffix = ',"type_id":%d}' % t(KIND_INT, "int")
+        self.int_suffix = self._int_suffix  # closes an Int value (the recorder's fast paths)
         self.int_value_suffix = self._int_suffix + "}}"  # closes an Int inside a Value event
         self._float_suffix = '","type_id":%d}' % t(KIND_FLOAT, "float")
         self._str_suffix = ',"type_id":%d}' % t(KIND_STRING, "str")
