@@ -8,7 +8,7 @@ import os
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rewind_testing import CORPUS
@@ -79,6 +79,8 @@ shape_events = st.one_of(
 
 @needs_c
 @settings(max_examples=500, deadline=None)
+# removing the "b" of "ab" gives {"a":1,"a":2}: a key given twice
+@example(event={"Value": {"variable_id": 1, "value": {"ab": 1, "a": 2}}}, at=37, insert=" ")
 @given(shape_events, st.integers(0, 10_000), st.sampled_from([" ", "x", "1", "-", ",", "}", "{", '"', ":", "\\"]))
 def test_event_shapes_and_their_near_misses(event, at, insert):
     """Each shape gives cbor2's bytes; so does the same text with one character inserted or
@@ -164,6 +166,8 @@ def test_every_corpus_trace_event():
 @pytest.mark.parametrize("line", [
     '{"f":1.5}', '{"f":1e3}', '{"big":18446744073709551616}', '{"s":"\\ud83d\\ude00"}',
     '{"s":"lone \udc80"}', '{"a":1', '{"a" 1}', "[1,2", '{"a":tru}', '{"s":"raw\u0001control"}',
+    # a key given twice: json.loads keeps the last value only (found by the near-miss test)
+    '{"a":1,"a":2}', '{"a":1,"\\u0061":2}', '{"k":[{"x":1,"y":2,"z":3,"w":4,"v":5,"u":6,"t":7,"s":8,"r":9,"x":0}]}',
 ])
 def test_text_it_does_not_handle_is_left_to_python(line):
     with pytest.raises(ValueError):

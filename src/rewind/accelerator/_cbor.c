@@ -8,8 +8,8 @@
  *
  * It handles the JSON the recorder writes: objects, arrays, strings, integers within 64 bits,
  * true, false and null.  Anything else (a fraction or exponent, an integer beyond 64 bits, an
- * escaped surrogate, text that is not valid UTF-8) raises ValueError, and the caller converts
- * that piece in Python.  Only documented CPython API is used.
+ * escaped surrogate, text that is not valid UTF-8, an object with a key given twice) raises
+ * ValueError, and the caller converts that piece in Python.  Only documented CPython API is used.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -200,7 +200,95 @@ parse_string(Parser *ps, Buffer *b)
     return 0;
 }
 
+/* Where an object's keys are in the output, to find a key given twice: json.loads keeps
+ * only the last value of such a key, so an object with one is left to the Python path. The
+ * recorder never writes one; the first few keys are tracked without allocating. */
+typedef struct {
+    size_t at, len;
+} KeySpan;
+
+typedef struct {
+    KeySpan inline_keys[8];
+    KeySpan *keys;
+    size_t count, capacity;
+} KeySpans;
+
+/* 1 when the key just written at b[at:] was already in this object, 0 when new, -1 error. */
+static int
+seen_key(KeySpans *seen, const Buffer *b, size_t at)
+{
+    size_t len = b->size - at;
+    for (size_t i = 0; i < seen->count; i++) {
+        if (seen->keys[i].len == len && memcmp(b->data + seen->keys[i].at, b->data + at, len) == 0)
+            return 1;
+    }
+    if (seen->count == seen->capacity) {
+        size_t capacity = seen->capacity * 2;
+        KeySpan *keys = seen->keys == seen->inline_keys ? PyMem_Malloc(capacity * sizeof(KeySpan))
+                                                        : PyMem_Realloc(seen->keys, capacity * sizeof(KeySpan));
+        if (keys == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        if (seen->keys == seen->inline_keys)
+            memcpy(keys, seen->inline_keys, sizeof(seen->inline_keys));
+        seen->keys = keys;
+        seen->capacity = capacity;
+    }
+    seen->keys[seen->count].at = at;
+    seen->keys[seen->count].len = len;
+    seen->count++;
+    return 0;
+}
+
 static int parse_value(Parser *ps, Buffer *b, int depth);
+
+/* The items of an object or array, after its 1-byte head: 0 (or ps->failed), -1 error. */
+static int
+parse_items(Parser *ps, Buffer *b, int depth, int is_object, uint64_t *count)
+{
+    unsigned char close = is_object ? '}' : ']';
+    KeySpans seen;  /* not zeroed: only its first `count` spans are read */
+    seen.count = 0;
+    seen.capacity = sizeof(seen.inline_keys) / sizeof(seen.inline_keys[0]);
+    seen.keys = seen.inline_keys;
+    int rc = 0;
+    for (;;) {
+        skip_space(ps);
+        if (is_object) {
+            if (ps->p >= ps->end || *ps->p != '"') { ps->failed = 1; break; }
+            size_t key_at = b->size;
+            if ((rc = parse_string(ps, b)) < 0 || ps->failed)
+                break;
+            int again = seen_key(&seen, b, key_at);
+            if (again != 0) {
+                if (again > 0)
+                    ps->failed = 1;  /* a key given twice */
+                rc = again < 0 ? -1 : 0;
+                break;
+            }
+            skip_space(ps);
+            if (ps->p >= ps->end || *ps->p != ':') { ps->failed = 1; break; }
+            ps->p++;
+        }
+        if ((rc = parse_value(ps, b, depth + 1)) < 0 || ps->failed)
+            break;
+        *count += 1;
+        skip_space(ps);
+        if (ps->p < ps->end && *ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (ps->p < ps->end && *ps->p == close)
+            ps->p++;
+        else
+            ps->failed = 1;
+        break;
+    }
+    if (seen.keys != seen.inline_keys)
+        PyMem_Free(seen.keys);
+    return rc;
+}
 
 /* An object or array: its items are written after a 1-byte head, which is widened (the
  * items moved) when the count needs a longer head. */
@@ -217,33 +305,8 @@ parse_container(Parser *ps, Buffer *b, int depth, int is_object)
     skip_space(ps);
     if (ps->p < ps->end && *ps->p == close)
         ps->p++;
-    else {
-        for (;;) {
-            skip_space(ps);
-            if (is_object) {
-                if (ps->p >= ps->end || *ps->p != '"') { ps->failed = 1; return 0; }
-                if (parse_string(ps, b) < 0 || ps->failed)
-                    return ps->failed ? 0 : -1;
-                skip_space(ps);
-                if (ps->p >= ps->end || *ps->p != ':') { ps->failed = 1; return 0; }
-                ps->p++;
-            }
-            if (parse_value(ps, b, depth + 1) < 0 || ps->failed)
-                return ps->failed ? 0 : -1;
-            count++;
-            skip_space(ps);
-            if (ps->p < ps->end && *ps->p == ',') {
-                ps->p++;
-                continue;
-            }
-            if (ps->p < ps->end && *ps->p == close) {
-                ps->p++;
-                break;
-            }
-            ps->failed = 1;
-            return 0;
-        }
-    }
+    else if (parse_items(ps, b, depth, is_object, &count) < 0 || ps->failed)
+        return ps->failed ? 0 : -1;
     size_t n = head_size(count);
     if (n > 1) {
         if (reserve(b, n - 1) < 0)
