@@ -189,7 +189,6 @@ class ValueEncoder:
          self._snapshot_dict) = make_snapshots(max_items)
         t = types_.intern
         self._int_suffix = ',"type_id":%d}' % t(KIND_INT, "int")
-        self.int_suffix = self._int_suffix  # closes an Int value (the recorder's fast paths)
         self.int_value_suffix = self._int_suffix + "}}"  # closes an Int inside a Value event
         self._float_suffix = '","type_id":%d}' % t(KIND_FLOAT, "float")
         self._str_suffix = ',"type_id":%d}' % t(KIND_STRING, "str")
@@ -200,7 +199,7 @@ class ValueEncoder:
         self._by_type.update({
             type(None): self._none,
             bool: self._bool,
-            int: self._int,
+            int: self.int_text,
             float: self._float,
             str: self._str,
             bytes: self._bytes,
@@ -361,7 +360,9 @@ class ValueEncoder:
     def _bool(self, value: object, depth: int) -> str:
         return self._true if value else self._false
 
-    def _int(self, value, depth: int) -> str:
+    def int_text(self, value: int, depth: int = 0) -> str:
+        """An int's Int (or BigInt) text; the recorder calls it directly for int arguments
+        and return values, which need no Node."""
         if I64_MIN <= value <= I64_MAX:
             return '{"kind":"Int","i":' + int.__repr__(value) + self._int_suffix
         return self._bigint(value, "int")

@@ -508,7 +508,7 @@ class Recorder:
         frames filter values alike."""
         with self.lock:
             encode_tracked = self.encoder.encode_tracked
-            int_suffix = self.encoder.int_suffix
+            int_text = self.encoder.int_text
             self._attr_decision = info.decision
             entries = info.local_entries
             stack = ts.stack
@@ -525,9 +525,8 @@ class Recorder:
                     entry = entries[name] = self._entry(info, name, "arg")
                 mode = entry[0]
                 if mode == ALLOW:
-                    if type(value) is int and I64_MIN <= value <= I64_MAX:
-                        # the encoder's own text for an int, without its dispatch
-                        text, dep = '{"kind":"Int","i":' + int.__repr__(value) + int_suffix, EMPTY
+                    if type(value) is int:  # without the encoder's dispatch and the callers' hints
+                        text, dep = int_text(value), EMPTY
                     else:
                         text, dep = encode_tracked(value, _hint_from_callers(stack, info.decision, value))
                     args.append('{"variable_id":%d,"value":%s}' % (self.variables[name], text))
@@ -600,9 +599,8 @@ class Recorder:
                 self._attr_decision = info.decision
                 # What a function returns is often shown by it or a caller too (`return
                 # self.items`, a built object): re-encoded from that encoding.
-                if type(value) is int and I64_MIN <= value <= I64_MAX:
-                    # the encoder's own text for an int, without its dispatch
-                    text = '{"kind":"Int","i":' + int.__repr__(value) + self.encoder.int_suffix
+                if type(value) is int:  # without the encoder's dispatch and the callers' hints
+                    text = self.encoder.int_text(value)
                 else:
                     text = self.encoder.encode_tracked(value, _hint_from_callers(ts.stack, info.decision, value))[0]
             else:

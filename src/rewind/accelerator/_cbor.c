@@ -371,9 +371,8 @@ parse_literal(Parser *ps, Buffer *b, const char *word, unsigned char code)
 /* -- the shapes of nearly every event -------------------------------------------------------
  * A Step, a Value and most values the recorder writes (Int, String, Float, Raw, Bool, None,
  * Struct, Sequence, Tuple) have a fixed shape: known keys in a known order, with a number, a
- * string or a value between them.  For those,
- * the keys' CBOR is copied from a table instead of parsed, which is most of a Step's or an Int
- * Value's work.  The bytes are the ones the general parser writes for the same text (the map
+ * string or a value between them.  For those, the keys' CBOR is copied from a table instead
+ * of parsed, which is most of a Step's or an Int Value's work.  The bytes are the ones the general parser writes for the same text (the map
  * heads hold the fixed counts); any other text, even the same event with a space or an extra
  * key, misses the shape and goes to the general parser, which decides. */
 enum { HOLE_NUMBER, HOLE_STRING, HOLE_VALUE, HOLE_END };
@@ -471,10 +470,7 @@ parse_shape(Parser *ps, Buffer *b, int depth, const Piece *piece)
         case HOLE_END:
             return 1;
         case HOLE_NUMBER:
-            if (ps->p < ps->end && (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9')))
-                rc = parse_number(ps, b);
-            else
-                ps->failed = 1;
+            rc = parse_number(ps, b);  /* it refuses anything but a number */
             break;
         case HOLE_STRING:
             if (ps->p < ps->end && *ps->p == '"')

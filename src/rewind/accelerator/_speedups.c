@@ -2439,8 +2439,8 @@ static PyTypeObject CoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "rewind.accelerator._speedups.Core",
     .tp_doc = PyDoc_STR("Core(recorder, py_line, empty, flush_every, large_fragment, flush_chars, node_check=None, "
-                         "py_enter=None, py_leave=None, active_frame=None, none_text=None, code_info=None, thread_state=None, "
-                         "hidden_global_types=None): the per-line, call and return work of one Recorder."),
+                         "py_enter=None, py_leave=None, active_frame=None, none_text=None, code_info=None, "
+                         "thread_state=None, hidden_global_types=None): the per-line, call and return work of one Recorder."),
     .tp_basicsize = sizeof(CoreObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
