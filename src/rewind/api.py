@@ -30,6 +30,10 @@ def start(trace_dir: str | os.PathLike | None = None, *, format: str | None = No
           activation_path: str | None = None, **policy_overrides: object) -> Session:
     """Start recording this process into `trace_dir`; returns the session.
 
+    The function that calls `start` (and the functions that called it) are recorded from
+    their next line on, as well as every call made from now on.  A recording that `stop`
+    does not end is finished at interpreter exit, with the program's exit status.
+
     Policy keywords (on_recorder_error=..., keep_partial_trace=..., max_depth=...) override
     the environment for this session.
     """
@@ -57,6 +61,10 @@ def start(trace_dir: str | os.PathLike | None = None, *, format: str | None = No
         )
         session.start()
         _current = session
+    from . import autostart  # it imports this module
+    autostart.finish_at_exit(session)  # if the program never calls stop()
+    if caller is not None:
+        session.record_running(caller)
     return session
 
 
@@ -101,7 +109,8 @@ def stop(exit_code: int | None = 0) -> str | None:
         session, _current = _current, None
     if session is None:
         return None
-    return session.stop(exit_code)
+    # The functions around the stop() go on running: their calls end here, in the trace.
+    return session.stop(exit_code, still_running="<running when recording stopped>")
 
 
 def is_tracing() -> bool:
@@ -122,7 +131,7 @@ def current_session() -> Session | None:
 
 @contextlib.contextmanager
 def trace(trace_dir: str | os.PathLike | None = None, **options: object) -> Iterator[Session]:
-    """`with rewind.trace("out"): work()` records the block's calls."""
+    """`with rewind.trace("out"): work()` records the block: its lines and its calls."""
     session = start(trace_dir, **options)
     try:
         yield session

@@ -133,7 +133,6 @@ def _start_from_env() -> None:
 def _begin(trace_dir: str, *, settings: dict | None, start: str | None, toplevel_path: str,
            activation_path: str | None, program: str, args: list, script_dir: str,
            framework: str | None = None) -> Session:
-    global _recording
     if settings is not None:
         overrides = dict(settings.get("policy") or {})
         fmt = settings.get("format")
@@ -147,14 +146,12 @@ def _begin(trace_dir: str, *, settings: dict | None, start: str | None, toplevel
                       trace_filter=trace_filter, activation_path=activation_path, program=program, args=args,
                       script_dir=script_dir, framework=framework, toplevel_path=toplevel_path)
     api.begin(session)
-    _recording = _ProcessRecording(session)
-    _watch_outermost_unwind(session)
+    finish_at_exit(session)
     if settings is not None:
         children.adopt(session, settings, start or "exec")
     if settings is not None or env_flag(children.ENV_FOLLOW_CHILDREN):
         # A followed child follows its own children too (into its own T.children/).
         children.follow(session, settings=children.settings_of(session) if settings is not None else None)
-    _install_exit_hooks()
     return session
 
 
@@ -243,6 +240,15 @@ def _is_helper_process() -> bool:
 
 
 # -- the end ------------------------------------------------------------------------------
+
+def finish_at_exit(session: Session) -> None:
+    """Finish `session` at interpreter exit if it still records then, with the exit status
+    (see above): an auto-started one, or one `rewind.start()` began and nothing stopped."""
+    global _recording
+    _recording = _ProcessRecording(session)
+    _watch_outermost_unwind(session)
+    _install_exit_hooks()
+
 
 def _install_exit_hooks() -> None:
     """Once per process (a forked child inherits them)."""

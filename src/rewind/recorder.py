@@ -17,13 +17,19 @@ from __future__ import annotations
 
 import dis
 import os
+import sys
 import threading
 import types
 from threading import get_ident
 
 from . import accelerator
 from .encoder import EMPTY, I64_MAX, I64_MIN, Node, TypeTable, ValueEncoder, _escape, exception_text
-from .qualnames import qualname_of
+
+if sys.version_info >= (3, 11):
+    def qualname_of(code: types.CodeType) -> str:
+        return code.co_qualname
+else:  # read from the source (qualnames.py imports ast: 2 ms of start-up 3.11+ do without)
+    from .qualnames import qualname_of
 
 CO_OPTIMIZED = 0x0001
 CO_VARARGS = 0x0004
@@ -562,6 +568,15 @@ class Recorder:
             ts.stack.append(active)
             return active
 
+    def adopt(self, ts: ThreadState, info: CodeInfo, frame: types.FrameType) -> None:
+        """A traced frame that was already running when recording started (the caller of
+        `rewind.start()`, and its callers): a Call as if it started now, then a Step at the
+        line it is at, so the trace shows where the program was and what it held."""
+        active = self.enter(ts, info, frame)
+        line = frame.f_lineno
+        if line:  # None or 0 in artificial code
+            self.line(ts, active, line)
+
     def line(self, ts: ThreadState, active: ActiveFrame, line: int) -> None:
         """One executed line: a Step, then the full snapshot of visible variables."""
         self._acquire()
@@ -649,16 +664,18 @@ class Recorder:
 
     # -- the end -------------------------------------------------------------------------
 
-    def close_all(self, exit_code: int | None, error_traceback: str | None = None) -> None:
-        """Close every open call on every thread, then `<toplevel>` with the exit status."""
+    def close_all(self, exit_code: int | None, error_traceback: str | None = None,
+                  still_running: str = "<unfinished at exit>") -> None:
+        """Close every open call on every thread, each returning `still_running`, then
+        `<toplevel>` with the exit status."""
         with self.lock:
             main = self.all_threads[0]
             others = [ts for ts in self.all_threads if ts is not main]
             for ts in others:
-                self._close_stack(ts)
+                self._close_stack(ts, still_running)
                 if ts.started:
                     self._emit(ts, ',\n{"ThreadExit":%d}' % ts.number)
-            self._close_stack(main)
+            self._close_stack(main, still_running)
             if error_traceback:
                 self.io_event(main, 11, "", error_traceback)
             if self.toplevel_open:
@@ -670,10 +687,11 @@ class Recorder:
                 self._emit(main, ',\n{"Return":{"return_value":%s}}' % value)
             self.flush()
 
-    def _close_stack(self, ts: ThreadState) -> None:
-        """Frames still open at the end (threads still running, os._exit, a failure)."""
+    def _close_stack(self, ts: ThreadState, still_running: str) -> None:
+        """Frames still open at the end (threads still running, os._exit, a failure, the
+        functions around a `rewind.stop()`)."""
         if ts.stack:
-            unfinished = self.encoder.raw("<unfinished at exit>", "<exit>")
+            unfinished = self.encoder.raw(still_running, "<exit>")
             while ts.stack:
                 self._return(ts, unfinished)
 

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+import types
 import weakref
 from typing import Sequence
 
@@ -195,6 +196,17 @@ class Session:
         diagnostics.set_trace_id(self.recording_id)
         _LIVE_SESSIONS.add(self)
 
+    def record_running(self, frame: types.FrameType) -> None:
+        """Record `frame` (the API's caller) and its callers, which were running before the
+        recording started, from their next line on."""
+        backend = self.backend
+        if backend is None:
+            return
+        try:
+            backend.adopt(frame)
+        except BaseException as exc:  # noqa: BLE001 - a failure while recording: the policy decides
+            self._guard(exc)
+
     # -- failures inside callbacks ----------------------------------------------------------
 
     def _guard(self, exc: BaseException):
@@ -284,13 +296,15 @@ class Session:
                 self._fail(errors.classify(exc, where="flush"))
 
     def stop(self, exit_code: int | None = 0, exception: BaseException | None = None,
-             traceback_text: str | None = None, *, label: str | None = None) -> str | None:
+             traceback_text: str | None = None, *, label: str | None = None,
+             still_running: str = "<unfinished at exit>") -> str | None:
         """Finish the trace and move it to its final name; returns that path (None if discarded).
 
         After a recorder failure the trace is removed, or kept marked partial with
         `keep_partial_trace` (then its path is returned).  A failure while finishing is
         handled like one during recording: `abort` raises it, `disable` reports it in one
         line.  `require_trace` with nothing recorded raises UsageError ERR_TRACE_MISSING.
+        Frames still running return `still_running` in the trace.
         """
         if self.finished:
             return None
@@ -300,13 +314,13 @@ class Session:
         if label:
             self.exit_label = label
         try:
-            return self._finish(exit_code, exception, traceback_text)
+            return self._finish(exit_code, exception, traceback_text, still_running)
         finally:
             self._report_metrics()
             diagnostics.clear_trace_id()
 
     def _finish(self, exit_code: int | None, exception: BaseException | None,
-                traceback_text: str | None) -> str | None:
+                traceback_text: str | None, still_running: str) -> str | None:
         if self.recorder is None:
             self._discard()
             return None
@@ -321,7 +335,7 @@ class Session:
             if self.tainted:
                 self._close_from_file(exit_code, traceback_text)
             else:
-                self.recorder.close_all(exit_code, traceback_text)
+                self.recorder.close_all(exit_code, traceback_text, still_running)
                 self.sink.close()
                 write_paths(self.staging, self.recorder.path_list)
             write_json_file(os.path.join(self.staging, "trace_metadata.json"),

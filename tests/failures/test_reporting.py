@@ -159,7 +159,7 @@ def test_metrics_from_the_api_match_the_metadata(program, tmp_path):
 
 
 def test_api_abort_raises_in_the_program(program, tmp_path):
-    result, stderr = _api(program, tmp_path, "abort", env={INJECT: "line:2"})
+    result, stderr = _api(program, tmp_path, "abort", env={INJECT: "line:6"})
     assert result["caught"] == "ERR_UNKNOWN"
     assert result["path"] is None and not (tmp_path / "trace-abort").exists()
     assert result["metrics"]["internal_errors"] == 1 and result["tracing"] is False
@@ -168,7 +168,7 @@ def test_api_abort_raises_in_the_program(program, tmp_path):
 
 
 def test_api_disable_keeps_a_partial_trace(program, tmp_path):
-    result, stderr = _api(program, tmp_path, "disable", env={INJECT: "line:2"})
+    result, stderr = _api(program, tmp_path, "disable", env={INJECT: "line:6"})
     assert result["work"] == 10  # the program is not affected
     assert result["path"].endswith("trace-disable")
     assert_valid(tmp_path / "trace-disable")

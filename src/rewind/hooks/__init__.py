@@ -32,3 +32,18 @@ def make_backend(name: str, recorder, guard, activation_file: str | None):
         return MonitoringBackend(recorder, guard, activation_file)
     from .settrace import SettraceBackend
     return SettraceBackend(recorder, guard, activation_file)
+
+
+def traced_running_frames(recorder, frame) -> list:
+    """(CodeInfo, frame) of `frame` and its callers that the filter traces, outermost first:
+    the frames already running when the API starts recording, which the backends adopt."""
+    running = []
+    while frame is not None:
+        running.append(frame)
+        frame = frame.f_back
+    found = []
+    for frame in reversed(running):
+        info = recorder.code_info(frame.f_code, frame)
+        if info.traced:
+            found.append((info, frame))
+    return found

@@ -15,6 +15,7 @@ import sys
 from typing import Callable
 
 from .. import errors
+from . import traced_running_frames
 
 # Tool ids in the order we try them: the PEP 669 "free" ids first, never the debugger
 # or coverage ids unless everything else is taken.
@@ -80,6 +81,22 @@ class MonitoringBackend:
         finally:
             self._local_codes = []
             mon.free_tool_id(tool)
+
+    def adopt(self, frame) -> None:
+        """Record `frame` and its traced callers, already running, from their next line on
+        (`rewind.start()` in the middle of a function): their local events are turned on
+        here, since no PY_START will come for them."""
+        if not self.active:
+            return  # with an activation path, recording starts when that file's code runs
+        rec = self.recorder
+        ts = rec.current_thread_state()
+        E = sys.monitoring.events
+        for info, running in traced_running_frames(rec, frame):
+            if info.code not in self._local_codes:
+                self._local_codes.append(info.code)
+                sys.monitoring.set_local_events(self.tool_id, info.code,
+                                                E.LINE | E.PY_RETURN | E.PY_YIELD | E.PY_RESUME)
+            rec.adopt(ts, info, running)
 
     # -- callbacks -------------------------------------------------------------------------
     # Each callback is guarded: an exception inside rewind never reaches the program

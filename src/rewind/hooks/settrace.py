@@ -20,6 +20,7 @@ import threading
 from typing import Callable
 
 from ..recorder import ActiveFrame, suspended_line_of
+from . import traced_running_frames
 
 _RESUME = dis.opmap.get("RESUME", -1)
 _RETURN_OPS = frozenset(dis.opmap[name] for name in ("RETURN_VALUE", "RETURN_CONST") if name in dis.opmap)
@@ -68,6 +69,19 @@ class SettraceBackend:
         threading.settrace(None)
         # Frames still running keep their local trace function; make it inert.
         self.recorder = None
+
+    def adopt(self, frame) -> None:
+        """Record `frame` and its traced callers, already running, from their next line on
+        (`rewind.start()` in the middle of a function): they get the thread's local trace
+        function here, since no 'call' event will come for them."""
+        if not self.active:
+            return  # with an activation path, recording starts when that file's code runs
+        rec = self.recorder
+        ts = rec.current_thread_state()
+        local = self._local_for(ts)
+        for info, running in traced_running_frames(rec, frame):
+            running.f_trace = local
+            rec.adopt(ts, info, running)
 
     # -- trace functions -------------------------------------------------------------------
 

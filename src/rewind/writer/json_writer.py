@@ -20,7 +20,7 @@ class JsonEventSink:
     def __init__(self, directory: str):
         self.path = os.path.join(directory, self.file_name)
         self._file = open(self.path, "w", encoding="utf-8", errors="replace", newline="\n",
-                          buffering=1 << 16)
+                          buffering=1 << 20)
         self._started = False
         self.bytes_written = 0
 
