@@ -97,7 +97,9 @@ def _source_crc(path):
 # editable install's source has changed since, rewind uses the pure-Python core instead of a
 # module whose functions no longer match the Python code (accelerator/__init__.py, _load).
 SOURCES = {name: "src/rewind/accelerator/%s.c" % name for name in ("_speedups", "_nodes", "_cbor")}
-accelerator = [Extension("rewind.accelerator.%s" % name, sources=[path], optional=True,
+# headroom.h, shared by _speedups and _nodes, holds no interface the Python code calls.
+HEADERS = ["src/rewind/accelerator/headroom.h"]
+accelerator = [Extension("rewind.accelerator.%s" % name, sources=[path], depends=HEADERS, optional=True,
                          define_macros=[("REWIND_SOURCE_CRC", "%dUL" % _source_crc(path))])
                for name, path in SOURCES.items()]
 

@@ -244,9 +244,14 @@ def _remove_installed_handler() -> None:
 def log_error(err: BaseException, *, level: int = logging.ERROR, message: str | None = None) -> None:
     """Log a recorder error with its code, kind and context as record fields."""
     classified = errors.classify(err)
+    cause = classified.__cause__
+    # A bug in rewind: the log (a debug log is what a bug report asks for) gets its traceback.
+    exc_info = (type(cause), cause, cause.__traceback__) \
+        if classified.kind == errors.KIND_INTERNAL and cause is not None and cause.__traceback__ is not None else None
     logger.log(
         level,
         message or classified.message,
+        exc_info=exc_info,
         extra={
             "error_code": classified.code,
             "error_kind": classified.kind,
@@ -301,6 +306,7 @@ VALUES_REDACTED = "values_redacted"  # per value kind: values_redacted.local, ..
 VALUES_DROPPED = "values_dropped"  # per value kind
 DETACHES = "detaches"  # per reason: detaches.<reason>
 INTERNAL_ERRORS = "internal_errors"
+EVENTS_DROPPED = "events_dropped"  # per reason: events_dropped.recursion_limit
 
 
 def counter_key(name: str, **labels: object) -> str:

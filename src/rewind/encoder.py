@@ -96,10 +96,11 @@ class TypeTable:
         key = (kind, lang_type, specific_info)
         tid = self._ids.get(key)
         if tid is None:
+            # Written before it is known: an id is never handed out without its event.
             tid = len(self._ids)
-            self._ids[key] = tid
             self._emit('{"Type":{"kind":%d,"lang_type":%s,"specific_info":%s}}'
                        % (kind, _escape(lang_type), specific_info))
+            self._ids[key] = tid
         return tid
 
     def __len__(self) -> int:

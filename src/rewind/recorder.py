@@ -239,7 +239,10 @@ class Recorder:
         self.buffer.append(text)
         self.buffered_chars += len(text)
         if len(self.buffer) > FLUSH_EVERY or len(text) > LARGE_FRAGMENT or self.buffered_chars > FLUSH_CHARS:
-            self.flush()
+            try:
+                self.flush()
+            except RecursionError:
+                pass  # the event is in the buffer: the next flush writes it (see flush)
 
     def _switch_text(self, ts: ThreadState) -> str:
         if not ts.started:
@@ -252,7 +255,13 @@ class Recorder:
         self.buffer = []
         self.buffered_chars = 0
         if pending:
-            self.sink.write("".join(pending))
+            try:
+                self.sink.write("".join(pending))
+            except RecursionError:
+                # At the program's recursion limit the write could not start: its events
+                # go back in front of what came since, for the next flush.
+                self.buffer[:0] = pending
+                raise
 
     # -- interning -----------------------------------------------------------------------
 
@@ -262,10 +271,11 @@ class Recorder:
             with self.lock:
                 pid = self.paths.get(path)
                 if pid is None:
+                    # Written before it is known: an id is never handed out without its event.
                     pid = len(self.path_list)
+                    self._define('{"Path":%s}' % _escape(path))
                     self.paths[path] = pid
                     self.path_list.append(path)
-                    self._define('{"Path":%s}' % _escape(path))
         return pid
 
     def function_id(self, path: str, line: int, name: str) -> int:
@@ -277,8 +287,8 @@ class Recorder:
                 if fid is None:
                     pid = self.path_id(path)
                     fid = len(self.functions)
-                    self.functions[key] = fid
                     self._define('{"Function":{"path_id":%d,"line":%d,"name":%s}}' % (pid, line, _escape(name)))
+                    self.functions[key] = fid
         return fid
 
     def variable_id(self, name: str) -> int:
@@ -288,8 +298,8 @@ class Recorder:
                 vid = self.variables.get(name)
                 if vid is None:
                     vid = len(self.variables)
-                    self.variables[name] = vid
                     self._define('{"VariableName":%s}' % _escape(name))
+                    self.variables[name] = vid
         return vid
 
     # -- per-code decisions ----------------------------------------------------------------
@@ -543,10 +553,10 @@ class Recorder:
                     self.redactions["arg"] = self.redactions.get("arg", 0) + 1
                 elif mode == DROP:
                     self.drops["arg"] = self.drops.get("arg", 0) + 1
-            self.calls += 1
             self._emit(ts, '%s,\n{"Call":{"function_id":%d,"args":[%s]}}'
                        % (info.call_step, info.function_id, ",".join(args)))
             ts.stack.append(active)
+            self.calls += 1
             return active
 
     def resume(self, ts: ThreadState, info: CodeInfo, frame: types.FrameType,
@@ -558,14 +568,16 @@ class Recorder:
                 vid = self.variable_id("exception")
                 args = '{"variable_id":%d,"value":%s}' % (
                     vid, self.encoder.raw(exception_text(exception), type(exception).__name__))
-            self.calls += 1
-            self._emit(ts, '%s,\n{"Call":{"function_id":%d,"args":[%s]}}'
-                       % (info.call_step, info.function_id, args))
             active = ActiveFrame(info, frame)
             # It goes on from the line it was suspended at: a step of that same line right
             # after resuming is not a new step (sys.monitoring does not report one).
             active.last_line = suspended_line if suspended_line is not None else suspended_line_of(info, frame)
+            # Written last, then pushed at once: a Call is never written for a frame that is
+            # not on the stack (see _return).
+            self._emit(ts, '%s,\n{"Call":{"function_id":%d,"args":[%s]}}'
+                       % (info.call_step, info.function_id, args))
             ts.stack.append(active)
+            self.calls += 1
             return active
 
     def adopt(self, ts: ThreadState, info: CodeInfo, frame: types.FrameType) -> None:
@@ -642,10 +654,16 @@ class Recorder:
         return self._dropped_text
 
     def _return(self, ts: ThreadState, value_text: str) -> None:
-        # Pop only once the value is encoded: a failure above leaves the stack balanced.
-        ts.stack.pop()
+        # Popped first: output still pending belongs to the frame returned to (_emit's
+        # io_flush).  A Return that could not be written at the recursion limit puts the frame
+        # back, so its Call stays open with it and the trace stays balanced.
+        active = ts.stack.pop()
+        try:
+            self._emit(ts, ',\n{"Return":{"return_value":%s}}' % value_text)
+        except RecursionError:
+            ts.stack.append(active)
+            raise
         self.returns += 1
-        self._emit(ts, ',\n{"Return":{"return_value":%s}}' % value_text)
 
     def current_location(self, tid: int) -> tuple[int, int, int] | None:
         """(path_id, line, stack depth) of the step thread `tid` is at, or None outside

@@ -121,6 +121,7 @@ class Session:
         self.pid = os.getpid()
         self.started_at = time.time()
         self.internal_errors = 0
+        self.recursion_drops = 0  # events left out at the program's recursion limit (_guard)
         self.detach_reason: str | None = None
         # Failure handling (docs/errors.md): the injected fault (read once at start), whether
         # the recorder may have been interrupted mid-event (then the trace is finished from
@@ -212,6 +213,13 @@ class Session:
     def _guard(self, exc: BaseException):
         """Called with any exception raised inside a hook callback."""
         if self.finished or os.getpid() != self.pid:
+            return None
+        if isinstance(exc, RecursionError):
+            # The program is at its recursion limit and the recorder's own code found no room
+            # there (the pure-Python core has no headroom: accelerator/headroom.h).  Events
+            # are written whole or not at all, so leaving this one out keeps the trace valid,
+            # and the recording goes on; the count is in the metadata and said at the end.
+            self.recursion_drops += 1
             return None
         if not isinstance(exc, Exception):
             # Not ours: KeyboardInterrupt from a signal handler, or the program raising
@@ -313,6 +321,9 @@ class Session:
         exits.uninstall(self)
         if label:
             self.exit_label = label
+        if self.recursion_drops:
+            log.warning("%d event(s) left out of the trace: the program was at its recursion limit, where "
+                        "rewind's own code found no room to run", self.recursion_drops)
         try:
             return self._finish(exit_code, exception, traceback_text, still_running)
         finally:
@@ -440,6 +451,9 @@ class Session:
             counts[diagnostics.counter_key(diagnostics.VALUES_DROPPED, kind=kind)] = n
         if self.detach_reason:
             counts[diagnostics.counter_key(diagnostics.DETACHES, reason=self.detach_reason)] = 1
+        if self.recursion_drops:
+            counts[diagnostics.counter_key(diagnostics.EVENTS_DROPPED, reason="recursion_limit")] = \
+                self.recursion_drops
         return counts
 
     def _report_metrics(self) -> None:

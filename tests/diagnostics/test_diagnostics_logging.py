@@ -213,3 +213,24 @@ def test_forked_child_gets_a_new_run_id():
     """)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "32", "None", "True"]
+
+
+def test_an_internal_error_is_logged_with_the_traceback_of_its_cause(stream):
+    # A bug report needs to know where rewind failed, not only that it did.
+    diagnostics.setup_logging(Policy(log_level="debug"))
+
+    def inner_failure():
+        raise KeyError("slot")
+
+    try:
+        inner_failure()
+    except KeyError as exc:
+        diagnostics.log_error(errors.classify(exc, where="recording"), level=logging.DEBUG)
+    try:
+        raise OSError(28, "No space left on device")
+    except OSError as exc:  # an environment error is not a bug: no traceback
+        diagnostics.log_error(errors.classify(exc))
+    internal, environment = lines(stream)
+    assert internal["error_code"] == "ERR_UNKNOWN" and internal["exc_type"] == "KeyError"
+    assert "in inner_failure" in internal["traceback"]
+    assert environment["error_code"] == "ERR_DISK_FULL" and "traceback" not in environment

@@ -16,6 +16,8 @@
 #include <Python.h>
 #include <string.h>
 
+#include "headroom.h"
+
 #ifndef Py_T_OBJECT_EX  /* before 3.12 */
 #include "structmember.h"
 #define Py_T_OBJECT_EX T_OBJECT_EX
@@ -170,7 +172,7 @@ same_dict_items(PyObject *dict, PyObject *old, Py_ssize_t pairs_expected_all)
 static int
 same_snapshot_by_call(PyObject *snapshot, PyObject *obj, PyObject *size, PyObject *old)
 {
-    PyObject *result = PyObject_CallOneArg(snapshot, obj);
+    PyObject *result = headroom_call(snapshot, &obj, 1);  /* Python code: see headroom.h */
     if (result == NULL)
         return -1;
     int same = 0;

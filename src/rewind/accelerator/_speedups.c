@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "headroom.h"
+
 /* The CRC-32 of this file as built (setup.py): SOURCE_CRC, checked by accelerator._load. */
 #ifndef REWIND_SOURCE_CRC
 #define REWIND_SOURCE_CRC 0UL
@@ -608,7 +610,7 @@ value_miss(CoreObject *self, PyObject *info, PyObject *entries, PyObject *name, 
     PyObject *cached_arg = cached != NULL ? cached : Py_None;
     Py_INCREF(cached_arg);
     PyObject *args[9] = {self->recorder, info, entries, name, value, kind, cached_arg, cache, parts};
-    PyObject *result = PyObject_VectorcallMethod(s_value_miss, args, 9 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    PyObject *result = headroom_call_method(s_value_miss, args, 9 | PY_VECTORCALL_ARGUMENTS_OFFSET);
     Py_DECREF(cached_arg);
     if (result == NULL)
         return -1;
@@ -878,7 +880,7 @@ snapshot(CoreObject *self, PyObject *info, PyObject *active, PyObject *parts)
         goto done;
     if (kept != cached) {
         PyObject *args[3] = {self->recorder, active, is_module ? Py_None : locals};
-        PyObject *r = PyObject_VectorcallMethod(s_forget_gone_names, args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        PyObject *r = headroom_call_method(s_forget_gone_names, args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET);
         if (r == NULL)
             goto done;
         Py_DECREF(r);
@@ -919,8 +921,7 @@ emit_text(CoreObject *self, PyObject *ts, PyObject *text)
             goto done;
         if (differs) {
             PyObject *args[2] = {self->recorder, ts};
-            PyObject *switch_text = PyObject_VectorcallMethod(s_switch_text, args,
-                                                              2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+            PyObject *switch_text = headroom_call_method(s_switch_text, args, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET);
             if (switch_text == NULL)
                 goto done;
             PyObject *joined = PyNumber_Add(switch_text, text);
@@ -947,10 +948,17 @@ emit_text(CoreObject *self, PyObject *ts, PyObject *text)
             || self->buffered_chars > self->flush_chars) {
         self->buffered_chars = 0;
         PyObject *args[1] = {self->recorder};
-        PyObject *r = PyObject_VectorcallMethod(s_flush, args, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-        if (r == NULL)
-            goto done;
-        Py_DECREF(r);
+        PyObject *r = headroom_call_method(s_flush, args, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET);
+        if (r == NULL) {
+            /* The text is in the buffer already: a flush that could not run at the recursion
+             * limit leaves it there for the next one (Recorder.flush, Recorder._emit). */
+            if (!PyErr_ExceptionMatches(PyExc_RecursionError))
+                goto done;
+            PyErr_Clear();
+        }
+        else {
+            Py_DECREF(r);
+        }
     }
     rc = 0;
 done:
@@ -974,7 +982,7 @@ emit(CoreObject *self, PyObject *ts, PyObject *text)
         return -1;
     if (is_pending) {
         PyObject *io_flush = rget(self, s_io_flush);
-        PyObject *r = io_flush == NULL ? NULL : PyObject_CallOneArg(io_flush, ts);
+        PyObject *r = io_flush == NULL ? NULL : headroom_call(io_flush, &ts, 1);
         Py_XDECREF(io_flush);
         if (r == NULL)
             return -1;
@@ -1019,7 +1027,7 @@ line_body(CoreObject *self, PyObject *ts, PyObject *active, PyObject *line)
     if (is_pending) {
         /* Output not yet written belongs to the thread's previous step. */
         PyObject *io_flush = rget(self, s_io_flush);
-        PyObject *r = io_flush == NULL ? NULL : PyObject_CallOneArg(io_flush, ts);
+        PyObject *r = io_flush == NULL ? NULL : headroom_call(io_flush, &ts, 1);
         Py_XDECREF(io_flush);
         if (r == NULL)
             goto done;
@@ -1057,7 +1065,7 @@ core_line_impl(CoreObject *self, PyObject *ts, PyObject *active, PyObject *line)
     if (rc == 1) {
         /* A line seen for the first time (or line 0): the Python implementation. */
         PyObject *args[4] = {self->recorder, ts, active, line};
-        return PyObject_Vectorcall(self->py_line, args, 4, NULL);
+        return headroom_call(self->py_line, args, 4);
     }
     Py_RETURN_NONE;
 }
@@ -1333,33 +1341,60 @@ bump(CoreObject *self, PyObject *dict_name, PyObject *key)
     return rc;
 }
 
+/* The exception being raised, set aside while cleanup code calls the C API. */
+typedef struct {
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc;
+#else
+    PyObject *type, *value, *tb;
+#endif
+} SavedError;
+
+static void
+error_save(SavedError *e)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    e->exc = PyErr_GetRaisedException();
+#else
+    PyErr_Fetch(&e->type, &e->value, &e->tb);
+#endif
+}
+
+static void
+error_restore(SavedError *e)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(e->exc);
+#else
+    PyErr_Restore(e->type, e->value, e->tb);
+#endif
+}
+
+static void
+error_drop(SavedError *e)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    Py_XDECREF(e->exc);
+#else
+    Py_XDECREF(e->type);
+    Py_XDECREF(e->value);
+    Py_XDECREF(e->tb);
+#endif
+}
+
 /* Releases the lock and returns `result` (NULL when the body failed: its exception is kept,
  * unless the release fails too, whose error wins as in `finally`). */
 static PyObject *
 lock_release(CoreObject *self, PyObject *result)
 {
     if (result == NULL) {
-#if PY_VERSION_HEX >= 0x030C0000
-        PyObject *exc = PyErr_GetRaisedException();
-#else
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-#endif
+        SavedError error;
+        error_save(&error);
         if (rlock_give(self->lock) < 0) {
-#if PY_VERSION_HEX >= 0x030C0000
-            Py_XDECREF(exc);
-#else
-            Py_XDECREF(type);
-            Py_XDECREF(value);
-            Py_XDECREF(tb);
-#endif
+            error_drop(&error);
             return NULL;
         }
-#if PY_VERSION_HEX >= 0x030C0000
-        PyErr_SetRaisedException(exc);
-#else
-        PyErr_Restore(type, value, tb);
-#endif
+        error_restore(&error);
         return NULL;
     }
     if (rlock_give(self->lock) < 0) {
@@ -1652,7 +1687,7 @@ core_enter_impl(CoreObject *self, PyObject *ts, PyObject *info, PyObject *frame)
     if (rc == 0) {
         /* Anything unusual: the Python implementation (the lock is re-entrant). */
         PyObject *args[4] = {self->recorder, ts, info, frame};
-        active = PyObject_Vectorcall(self->py_enter, args, 4, NULL);
+        active = headroom_call(self->py_enter, args, 4);
     }
     return lock_release(self, active);
 }
@@ -1733,18 +1768,34 @@ leave_body(CoreObject *self, PyObject *ts, PyObject *value)
     else if (b_str(&b, mode == MODE_ALLOW ? self->none_text : filtered, 0) < 0 || B_LIT(&b, "}}") < 0) {
         goto done;
     }
-    /* Pop only once the value is encoded (as Recorder._return). */
+    /* Pop only once the value is encoded, and before the Return is written (as
+     * Recorder._return): a Return that could not be written at the recursion limit puts the
+     * frame back. */
     Py_ssize_t depth = PyList_GET_SIZE(stack);
     if (depth == 0) {
         PyErr_SetString(PyExc_IndexError, "pop from empty list");
         goto done;
     }
-    if (PyList_SetSlice(stack, depth - 1, depth, NULL) < 0)
+    PyObject *returning = Py_NewRef(PyList_GET_ITEM(stack, depth - 1));
+    if (PyList_SetSlice(stack, depth - 1, depth, NULL) < 0) {
+        Py_DECREF(returning);
         goto done;
-    self->returns += 1;
+    }
     text = b_finish(&b);
-    if (text == NULL || emit(self, ts, text) < 0)
+    if (text == NULL || emit(self, ts, text) < 0) {
+        if (text != NULL && PyErr_ExceptionMatches(PyExc_RecursionError)) {
+            SavedError error;
+            error_save(&error);
+            if (PyList_Append(stack, returning) == 0)
+                error_restore(&error);
+            else
+                error_drop(&error);
+        }
+        Py_DECREF(returning);
         goto done;
+    }
+    Py_DECREF(returning);
+    self->returns += 1;
     rc = 1;
     goto done;
 fallback:
@@ -1775,7 +1826,7 @@ core_leave_impl(CoreObject *self, PyObject *ts, PyObject *value)
     }
     else if (rc == 0) {
         PyObject *args[3] = {self->recorder, ts, value};
-        result = PyObject_Vectorcall(self->py_leave, args, 3, NULL);
+        result = headroom_call(self->py_leave, args, 3);
     }
     return lock_release(self, result);
 }
@@ -1951,6 +2002,23 @@ core_dealloc(CoreObject *self)
 
 #if PY_VERSION_HEX >= 0x030C0000
 
+/* `except BaseException as exc: return guard(exc)`, with the raised exception: exc is the
+ * one being handled, so an error the guard raises is chained to it, as in Python.  The guard
+ * runs with headroom (headroom.h): at the program's recursion limit it still decides. */
+static PyObject *
+call_guard(PyObject *guard)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *previous = PyErr_GetHandledException();
+    PyErr_SetHandledException(exc);
+    PyObject *result = headroom_call(guard, &exc, 1);
+    PyErr_SetHandledException(previous);
+    Py_XDECREF(previous);
+    Py_DECREF(exc);
+    return result;
+}
+
+
 /* The calling thread's ThreadState, recorder.tls.state: a new reference, or NULL with
  * AttributeError when the thread has none yet.  Each callback keeps its last answer with the
  * id of the Python thread state that asked.  tls.state is set once per thread
@@ -2030,7 +2098,7 @@ monitor_line_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyOb
             }
             else {
                 PyObject *call_args[3] = {ts, active, line};
-                r = PyObject_Vectorcall(self->record_line, call_args, 3, NULL);
+                r = headroom_call(self->record_line, call_args, 3);
             }
             if (r == NULL)
                 goto done;
@@ -2046,16 +2114,7 @@ done:
     Py_XDECREF(info_code);
     if (!failed)
         Py_RETURN_NONE;
-    /* except BaseException as exc: return guard(exc) -- exc is the one being handled, so an
-     * error the guard raises is chained to it, as in Python. */
-    PyObject *exc = PyErr_GetRaisedException();
-    PyObject *previous = PyErr_GetHandledException();
-    PyErr_SetHandledException(exc);
-    PyObject *result = PyObject_CallOneArg(self->guard, exc);
-    PyErr_SetHandledException(previous);
-    Py_XDECREF(previous);
-    Py_DECREF(exc);
-    return result;
+    return call_guard(self->guard);
 }
 
 static PyObject *
@@ -2146,20 +2205,6 @@ typedef struct {
 
 static PyTypeObject MonitorStartType, MonitorReturnType;
 
-/* `except BaseException as exc: return guard(exc)`, with the raised exception. */
-static PyObject *
-call_guard(PyObject *guard)
-{
-    PyObject *exc = PyErr_GetRaisedException();
-    PyObject *previous = PyErr_GetHandledException();
-    PyErr_SetHandledException(exc);
-    PyObject *result = PyObject_CallOneArg(guard, exc);
-    PyErr_SetHandledException(previous);
-    Py_XDECREF(previous);
-    Py_DECREF(exc);
-    return result;
-}
-
 /* recorder.<name>(args...) with name "enter" or "leave": this core's own method in C, or
  * whatever the attribute is now (a wrapper). */
 static PyObject *
@@ -2175,7 +2220,7 @@ call_recorder(CoreObject *core, PyObject *name, PyCFunction own, PyObject *const
                                                            : core_leave_impl(core, args[0], args[1]);
     }
     else {
-        r = PyObject_Vectorcall(method, args, (size_t)nargs, NULL);
+        r = headroom_call(method, args, (size_t)nargs);
     }
     Py_DECREF(method);
     return r;
@@ -2253,7 +2298,7 @@ fallback:
     Py_XDECREF(key);
     Py_XDECREF(ts);
     Py_XDECREF(frame_code);
-    return PyObject_Vectorcall(self->fallback, args, 2, NULL);
+    return headroom_call(self->fallback, args, 2);
 error:
     Py_XDECREF(key);
     Py_XDECREF(ts);
@@ -2414,6 +2459,92 @@ static PyTypeObject MonitorReturnType = {
 
 #endif /* 3.12+ */
 
+/* -- WithHeadroom: a Python callback, called with headroom ----------------------------------- */
+
+/* The interpreter calls a Python callback (a sys.monitoring callback written in Python, a
+ * settrace function) by pushing its frame: at the program's recursion limit that push fails
+ * and the RecursionError lands in the program.  Registered through this wrapper instead, the
+ * callback is called from C with headroom (headroom.h).  A settrace function returns the
+ * local trace function to use next: when that is the wrapped function itself, the wrapper is
+ * returned instead, so the next event comes through it too. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *function;
+} WithHeadroomObject;
+
+static PyObject *
+with_headroom_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    WithHeadroomObject *self = (WithHeadroomObject *)callable;
+    headroom_take();
+    PyObject *result = PyObject_Vectorcall(self->function, args, nargsf, kwnames);
+    headroom_give();
+    if (result == self->function) {
+        Py_DECREF(result);
+        result = Py_NewRef(callable);
+    }
+    return result;
+}
+
+static PyObject *
+with_headroom_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"function", NULL};
+    PyObject *function;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:WithHeadroom", kwlist, &function))
+        return NULL;
+    WithHeadroomObject *self = (WithHeadroomObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->vectorcall = with_headroom_call;
+    self->function = Py_NewRef(function);
+    return (PyObject *)self;
+}
+
+static int
+with_headroom_traverse(WithHeadroomObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->function);
+    return 0;
+}
+
+static int
+with_headroom_clear(WithHeadroomObject *self)
+{
+    Py_CLEAR(self->function);
+    return 0;
+}
+
+static void
+with_headroom_dealloc(WithHeadroomObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    with_headroom_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef with_headroom_members[] = {
+    {"function", Py_T_OBJECT_EX, offsetof(WithHeadroomObject, function), Py_READONLY, "the wrapped callable"},
+    {NULL},
+};
+
+static PyTypeObject WithHeadroomType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rewind.accelerator._speedups.WithHeadroom",
+    .tp_doc = PyDoc_STR("WithHeadroom(function): calls function with the recursion limit raised while it runs, "
+                        "for an interpreter callback written in Python."),
+    .tp_basicsize = sizeof(WithHeadroomObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = with_headroom_new,
+    .tp_dealloc = (destructor)with_headroom_dealloc,
+    .tp_traverse = (traverseproc)with_headroom_traverse,
+    .tp_clear = (inquiry)with_headroom_clear,
+    .tp_members = with_headroom_members,
+    .tp_vectorcall_offset = offsetof(WithHeadroomObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
 static PyObject *
 core_counts(CoreObject *self, PyObject *unused)
 {
@@ -2518,7 +2649,7 @@ PyInit__speedups(void)
             || (minus_two = PyLong_FromLong(-2)) == NULL)
         return NULL;
 
-    if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&RecorderLockType) < 0)
+    if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&RecorderLockType) < 0 || PyType_Ready(&WithHeadroomType) < 0)
         return NULL;
 #if PY_VERSION_HEX >= 0x030C0000
     if (PyType_Ready(&MonitorLineType) < 0 || PyType_Ready(&MonitorStartType) < 0
@@ -2538,7 +2669,8 @@ PyInit__speedups(void)
         Py_DECREF(module);
         return NULL;
     }
-    if (PyModule_AddObjectRef(module, "RecorderLock", (PyObject *)&RecorderLockType) < 0) {
+    if (PyModule_AddObjectRef(module, "RecorderLock", (PyObject *)&RecorderLockType) < 0
+            || PyModule_AddObjectRef(module, "WithHeadroom", (PyObject *)&WithHeadroomType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -34,6 +34,16 @@ def make_backend(name: str, recorder, guard, activation_file: str | None):
     return SettraceBackend(recorder, guard, activation_file)
 
 
+def with_headroom(recorder, callback):
+    """`callback` as the interpreter is to call it: with the C core, through the accelerator's
+    WithHeadroom, which gives the recorder's Python code room above the program's recursion
+    limit (accelerator/headroom.h); with the pure-Python core, as it is."""
+    if getattr(recorder, "_core", None) is None:
+        return callback
+    from ..accelerator import _speedups
+    return _speedups.WithHeadroom(callback)
+
+
 def traced_running_frames(recorder, frame) -> list:
     """(CodeInfo, frame) of `frame` and its callers that the filter traces, outermost first:
     the frames already running when the API starts recording, which the backends adopt."""

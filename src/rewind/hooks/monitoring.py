@@ -15,7 +15,7 @@ import sys
 from typing import Callable
 
 from .. import errors
-from . import traced_running_frames
+from . import traced_running_frames, with_headroom
 
 # Tool ids in the order we try them: the PEP 669 "free" ids first, never the debugger
 # or coverage ids unless everything else is taken.
@@ -54,12 +54,12 @@ class MonitoringBackend:
         tool = self.tool_id
         on_start, on_return = self._call_callbacks()
         mon.register_callback(tool, E.PY_START, on_start)
-        mon.register_callback(tool, E.PY_RESUME, self._on_resume)
+        mon.register_callback(tool, E.PY_RESUME, with_headroom(self.recorder, self._on_resume))
         mon.register_callback(tool, E.PY_RETURN, on_return)
         mon.register_callback(tool, E.PY_YIELD, on_return)
         mon.register_callback(tool, E.LINE, self._line_callback())
-        mon.register_callback(tool, E.PY_THROW, self._on_throw)
-        mon.register_callback(tool, E.PY_UNWIND, self._on_unwind)
+        mon.register_callback(tool, E.PY_THROW, with_headroom(self.recorder, self._on_throw))
+        mon.register_callback(tool, E.PY_UNWIND, with_headroom(self.recorder, self._on_unwind))
         # Code that an earlier session disabled with DISABLE must be seen afresh: decisions
         # belong to one session only.
         mon.restart_events()

@@ -20,7 +20,7 @@ import threading
 from typing import Callable
 
 from ..recorder import ActiveFrame, suspended_line_of
-from . import traced_running_frames
+from . import traced_running_frames, with_headroom
 
 _RESUME = dis.opmap.get("RESUME", -1)
 _RETURN_OPS = frozenset(dis.opmap[name] for name in ("RETURN_VALUE", "RETURN_CONST") if name in dis.opmap)
@@ -58,8 +58,9 @@ class SettraceBackend:
                 "another trace function (%r) was active; rewind replaces it while recording", self._previous)
         self._previous_threading = threading.gettrace() if hasattr(threading, "gettrace") else None
         self._installed = True
-        threading.settrace(self._global)
-        sys.settrace(self._global)
+        trace = with_headroom(self.recorder, self._global)
+        threading.settrace(trace)
+        sys.settrace(trace)
 
     def uninstall(self) -> None:
         if not self._installed:
@@ -126,7 +127,7 @@ class SettraceBackend:
         another thread gets the other thread's."""
         local = self._local_of.get(ts)
         if local is None:
-            local = self._local_of[ts] = self._make_local(ts)
+            local = self._local_of[ts] = with_headroom(self.recorder, self._make_local(ts))
         return local
 
     def _make_local(self, ts):
