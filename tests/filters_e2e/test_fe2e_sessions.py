@@ -184,9 +184,12 @@ def test_settrace_returns_no_local_trace_function_for_skipped_code(hot):
     assert not any(c.path.endswith("hot.py") for c in v.calls)
 
     traced, v = run_counting(hot, {"REWIND_BACKEND": "settrace"})
-    assert traced["counts"]["_local"]["inner"] >= 400  # line + return per call
     assert traced["f_trace_none"] == [False]
-    assert len(v.calls_of("inner")) == 200
+    # A line and a return per call reached the local trace function (with the C core it
+    # handles them without reading backend.recorder, so the trace itself is the count).
+    inner = v.calls_of("inner")
+    assert [c.returned for c in inner] == [c.args["i"] + 1 for c in inner] and len(inner) == 200
+    assert len(v.steps_in("inner")) == 200
 
 
 def run_sessions(hot: Path, backend: dict, specs: list) -> list[TraceView]:

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "headroom.h"
+#include <frameobject.h>  /* PyFrame_Check, PyFrame_GetLineNumber (3.10: not in Python.h) */
 
 /* The CRC-32 of this file as built (setup.py): SOURCE_CRC, checked by accelerator._load. */
 #ifndef REWIND_SOURCE_CRC
@@ -33,7 +34,7 @@ static PyObject *s_info, *s_step_texts, *s_last_line, *s_io_pending, *s_io_flush
     *s_buffer, *s_flush, *s_global, *s_state, *s_stack, *s_code, *s_empty_str, *s_arg_names, *s_variables,
     *s_redacted_text, *s_dropped_text, *s_redactions, *s_drops, *s_call_step, *s_function_id,
     *s_ret_mode, *s_arg, *s_ret, *s_exception, *s_exception_lasti, *s_resume_pending, *s_in_repr, *s_traced,
-    *s_enter, *s_leave, *s_code_infos, *s_tls;
+    *s_enter, *s_leave, *s_code_infos, *s_tls, *s_line_event, *s_return_event;
 static PyObject *empty_tuple, *minus_one, *minus_two;
 
 /* Variable-entry modes (recorder.py ALLOW, REDACT, DROP, HIDDEN). */
@@ -1998,16 +1999,13 @@ core_dealloc(CoreObject *self)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* MonitorLine: the sys.monitoring LINE callback (3.12+), `on_line` in hooks/monitoring.py.  */
-
-#if PY_VERSION_HEX >= 0x030C0000
-
-/* `except BaseException as exc: return guard(exc)`, with the raised exception: exc is the
- * one being handled, so an error the guard raises is chained to it, as in Python.  The guard
- * runs with headroom (headroom.h): at the program's recursion limit it still decides. */
+/* `except BaseException as exc: return guard(exc)`, with the raised exception.  On 3.12+ exc
+ * is also the one being handled, so an error the guard raises is chained to it, as in Python.
+ * The guard runs with headroom (headroom.h): at the program's recursion limit it still decides. */
 static PyObject *
 call_guard(PyObject *guard)
 {
+#if PY_VERSION_HEX >= 0x030C0000
     PyObject *exc = PyErr_GetRaisedException();
     PyObject *previous = PyErr_GetHandledException();
     PyErr_SetHandledException(exc);
@@ -2015,8 +2013,45 @@ call_guard(PyObject *guard)
     PyErr_SetHandledException(previous);
     Py_XDECREF(previous);
     Py_DECREF(exc);
+#else
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    if (tb != NULL)
+        PyException_SetTraceback(exc, tb);
+    PyObject *result = headroom_call(guard, &exc, 1);
+    Py_XDECREF(type);
+    Py_XDECREF(exc);
+    Py_XDECREF(tb);
+#endif
     return result;
 }
+
+/* recorder.<name>(args...) with name "enter" or "leave": this core's own method in C, or
+ * whatever the attribute is now (a wrapper). */
+static PyObject *
+call_recorder(CoreObject *core, PyObject *name, PyCFunction own, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *method = rget(core, name);
+    if (method == NULL)
+        return NULL;
+    PyObject *r;
+    if (PyCFunction_Check(method) && PyCFunction_GetSelf(method) == (PyObject *)core
+            && PyCFunction_GetFunction(method) == own) {
+        r = own == (PyCFunction)(void (*)(void))core_enter ? core_enter_impl(core, args[0], args[1], args[2])
+                                                           : core_leave_impl(core, args[0], args[1]);
+    }
+    else {
+        r = headroom_call(method, args, (size_t)nargs);
+    }
+    Py_DECREF(method);
+    return r;
+}
+
+/* MonitorLine: the sys.monitoring LINE callback (3.12+), `on_line` in hooks/monitoring.py.  */
+
+#if PY_VERSION_HEX >= 0x030C0000
+
 
 
 /* The calling thread's ThreadState, recorder.tls.state: a new reference, or NULL with
@@ -2205,26 +2240,6 @@ typedef struct {
 
 static PyTypeObject MonitorStartType, MonitorReturnType;
 
-/* recorder.<name>(args...) with name "enter" or "leave": this core's own method in C, or
- * whatever the attribute is now (a wrapper). */
-static PyObject *
-call_recorder(CoreObject *core, PyObject *name, PyCFunction own, PyObject *const *args, Py_ssize_t nargs)
-{
-    PyObject *method = rget(core, name);
-    if (method == NULL)
-        return NULL;
-    PyObject *r;
-    if (PyCFunction_Check(method) && PyCFunction_GetSelf(method) == (PyObject *)core
-            && PyCFunction_GetFunction(method) == own) {
-        r = own == (PyCFunction)(void (*)(void))core_enter ? core_enter_impl(core, args[0], args[1], args[2])
-                                                           : core_leave_impl(core, args[0], args[1]);
-    }
-    else {
-        r = headroom_call(method, args, (size_t)nargs);
-    }
-    Py_DECREF(method);
-    return r;
-}
 
 static PyObject *
 monitor_start_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
@@ -2545,6 +2560,249 @@ static PyTypeObject WithHeadroomType = {
     .tp_call = PyVectorcall_Call,
 };
 
+
+/* `event` is the settrace event string `interned` ("line", "return"): the interpreter passes
+ * its own interned strings, so identity nearly always answers. */
+static inline int
+is_event(PyObject *event, PyObject *interned)
+{
+    return event == interned || (PyUnicode_Check(event) && PyUnicode_Compare(event, interned) == 0);
+}
+
+/* -- SettraceLocal: the settrace local trace function's common events, in C ------------------- */
+
+/* hooks/settrace.py's `_local` (the trace function of a recorded frame) for the events of
+ * nearly every step and return, without a Python frame: a 'line' of the thread's innermost
+ * recorded frame that is not a repeat of its last line, and a 'return' that is not the way
+ * out of an exception.  Everything else (the other events, a frame not on top, a resumption
+ * still to be written) is the Python `_local`'s, called with headroom (headroom.h); when it
+ * returns itself, this object is returned instead, so the frame's next event comes here. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *ts;           /* the ThreadState of the thread this function traces */
+    PyObject *fallback;     /* the Python _local */
+    PyObject *record_line;  /* recorder.line as the backend found it (a fault hook may wrap it) */
+    PyObject *guard;
+    CoreObject *core;
+    int own_line;           /* record_line is the core's own bound `line`: called directly */
+    int detached;           /* set by detach(): the recording stopped, every event is ignored */
+} SettraceLocalObject;
+
+static PyTypeObject SettraceLocalType;
+
+static PyObject *
+settrace_local_fallback(SettraceLocalObject *self, PyObject *const *args, size_t nargsf)
+{
+    PyObject *result = headroom_call(self->fallback, args, nargsf);
+    if (result == self->fallback) {
+        Py_DECREF(result);
+        result = Py_NewRef((PyObject *)self);
+    }
+    return result;
+}
+
+static PyObject *settrace_local_event(PyObject *callable, PyObject *const *args, size_t nargsf);
+
+static PyObject *
+settrace_local_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (PyVectorcall_NARGS(nargsf) != 3 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
+        PyErr_SetString(PyExc_TypeError, "a trace function takes (frame, event, arg)");
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    /* Before 3.12 a call of a C function (the node check, the string escaper) counts against
+     * the same recursion limit as Python frames: every event gets headroom. */
+    headroom_take();
+    PyObject *result = settrace_local_event(callable, args, nargsf);
+    headroom_give();
+    return result;
+#else
+    return settrace_local_event(callable, args, nargsf);
+#endif
+}
+
+static PyObject *
+settrace_local_event(PyObject *callable, PyObject *const *args, size_t nargsf)
+{
+    SettraceLocalObject *self = (SettraceLocalObject *)callable;
+    if (self->detached)
+        Py_RETURN_NONE;
+    PyObject *frame = args[0], *event = args[1], *arg = args[2];
+    int is_line = is_event(event, s_line_event), is_return = !is_line && is_event(event, s_return_event);
+    if ((!is_line && !is_return) || !PyFrame_Check(frame))
+        return settrace_local_fallback(self, args, nargsf);
+    PyObject *stack = NULL, *active = NULL, *active_frame = NULL, *flag = NULL, *r = NULL;
+    PyObject *result = NULL;
+    stack = sget(self->ts, SL_T_STACK);
+    if (stack == NULL || !PyList_Check(stack))
+        goto fallback;
+    if (PyList_GET_SIZE(stack) == 0) {
+        result = Py_NewRef(Py_None);  /* as _local: nothing recorded on this thread */
+        goto done;
+    }
+    active = Py_NewRef(PyList_GET_ITEM(stack, PyList_GET_SIZE(stack) - 1));
+    active_frame = sget(active, SL_A_FRAME);
+    if (active_frame == NULL)
+        goto error;
+    if (active_frame != frame) {
+        result = Py_NewRef(callable);
+        goto done;
+    }
+    flag = sget(active, SL_A_RESUME_PENDING);
+    if (flag == NULL)
+        goto error;
+    if (flag != Py_False)
+        goto fallback;
+    if (is_line) {
+        int line = PyFrame_GetLineNumber((PyFrameObject *)frame);
+        PyObject *last = sget(active, SL_A_LAST_LINE);
+        if (last == NULL)
+            goto error;
+        long last_line = PyLong_AsLong(last);
+        Py_DECREF(last);
+        if (last_line == -1 && PyErr_Occurred())
+            goto error;
+        if (last_line != line) {  /* a repeat of the frame's previous line is not a step */
+            PyObject *line_obj = PyLong_FromLong(line);
+            if (line_obj == NULL || sset(active, SL_A_LAST_LINE, line_obj) < 0) {
+                Py_XDECREF(line_obj);
+                goto error;
+            }
+            if (self->own_line) {
+                r = core_line_impl(self->core, self->ts, active, line_obj);
+            }
+            else {
+                PyObject *call_args[3] = {self->ts, active, line_obj};
+                r = headroom_call(self->record_line, call_args, 3);
+            }
+            Py_DECREF(line_obj);
+            if (r == NULL)
+                goto error;
+        }
+        result = Py_NewRef(callable);
+        goto done;
+    }
+    /* 'return': left by an exception only when arg is None and an exception was seen. */
+    if (arg == Py_None) {
+        PyObject *exception = sget(active, SL_A_EXCEPTION);
+        if (exception == NULL)
+            goto error;
+        int seen = exception != Py_None;
+        Py_DECREF(exception);
+        if (seen)
+            goto fallback;
+    }
+    PyObject *call_args[2] = {self->ts, arg};
+    r = call_recorder(self->core, s_leave, (PyCFunction)(void (*)(void))core_leave, call_args, 2);
+    if (r == NULL)
+        goto error;
+    result = Py_NewRef(Py_None);
+    goto done;
+fallback:
+    PyErr_Clear();
+    result = settrace_local_fallback(self, args, nargsf);
+    goto done;
+error:
+    /* except BaseException as exc: backend.guard(exc); return None */
+    {
+        PyObject *guarded = call_guard(self->guard);
+        Py_XDECREF(guarded);
+        result = guarded == NULL ? NULL : Py_NewRef(Py_None);
+    }
+done:
+    Py_XDECREF(stack);
+    Py_XDECREF(active);
+    Py_XDECREF(active_frame);
+    Py_XDECREF(flag);
+    Py_XDECREF(r);
+    return result;
+}
+
+static PyObject *
+settrace_local_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"ts", "fallback", "record_line", "guard", "core", NULL};
+    PyObject *ts, *fallback, *record_line, *guard, *core;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOO!:SettraceLocal", kwlist, &ts, &fallback, &record_line,
+                                     &guard, &CoreType, &core))
+        return NULL;
+    SettraceLocalObject *self = (SettraceLocalObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->vectorcall = settrace_local_call;
+    self->ts = Py_NewRef(ts);
+    self->fallback = Py_NewRef(fallback);
+    self->record_line = Py_NewRef(record_line);
+    self->guard = Py_NewRef(guard);
+    self->core = (CoreObject *)Py_NewRef(core);
+    /* record_line is this core's own bound `line` unless something (a fault hook) wrapped it. */
+    self->own_line = PyCFunction_Check(record_line) && PyCFunction_GetSelf(record_line) == core
+        && PyCFunction_GetFunction(record_line) == (PyCFunction)(void (*)(void))core_line;
+    return (PyObject *)self;
+}
+
+static PyObject *
+settrace_local_detach(SettraceLocalObject *self, PyObject *unused)
+{
+    (void)unused;
+    self->detached = 1;
+    Py_RETURN_NONE;
+}
+
+static int
+settrace_local_traverse(SettraceLocalObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->ts);
+    Py_VISIT(self->fallback);
+    Py_VISIT(self->record_line);
+    Py_VISIT(self->guard);
+    Py_VISIT(self->core);
+    return 0;
+}
+
+static int
+settrace_local_clear(SettraceLocalObject *self)
+{
+    Py_CLEAR(self->ts);
+    Py_CLEAR(self->fallback);
+    Py_CLEAR(self->record_line);
+    Py_CLEAR(self->guard);
+    Py_CLEAR(self->core);
+    return 0;
+}
+
+static void
+settrace_local_dealloc(SettraceLocalObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    settrace_local_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef settrace_local_methods[] = {
+    {"detach", (PyCFunction)settrace_local_detach, METH_NOARGS,
+     "The recording stopped: ignore every event from now on (frames keep their trace function)."},
+    {NULL},
+};
+
+static PyTypeObject SettraceLocalType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rewind.accelerator._speedups.SettraceLocal",
+    .tp_doc = PyDoc_STR("SettraceLocal(ts, fallback, record_line, guard, core): the settrace local trace "
+                        "function of thread state ts; `fallback` (the Python one) does the rare events."),
+    .tp_basicsize = sizeof(SettraceLocalObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = settrace_local_new,
+    .tp_dealloc = (destructor)settrace_local_dealloc,
+    .tp_traverse = (traverseproc)settrace_local_traverse,
+    .tp_clear = (inquiry)settrace_local_clear,
+    .tp_methods = settrace_local_methods,
+    .tp_vectorcall_offset = offsetof(SettraceLocalObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
 static PyObject *
 core_counts(CoreObject *self, PyObject *unused)
 {
@@ -2645,11 +2903,14 @@ PyInit__speedups(void)
     INTERN(s_leave, "leave");
     INTERN(s_code_infos, "code_infos");
     INTERN(s_tls, "tls");
+    INTERN(s_line_event, "line");
+    INTERN(s_return_event, "return");
     if ((empty_tuple = PyTuple_New(0)) == NULL || (minus_one = PyLong_FromLong(-1)) == NULL
             || (minus_two = PyLong_FromLong(-2)) == NULL)
         return NULL;
 
-    if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&RecorderLockType) < 0 || PyType_Ready(&WithHeadroomType) < 0)
+    if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&RecorderLockType) < 0 || PyType_Ready(&WithHeadroomType) < 0
+            || PyType_Ready(&SettraceLocalType) < 0)
         return NULL;
 #if PY_VERSION_HEX >= 0x030C0000
     if (PyType_Ready(&MonitorLineType) < 0 || PyType_Ready(&MonitorStartType) < 0
@@ -2670,7 +2931,8 @@ PyInit__speedups(void)
         return NULL;
     }
     if (PyModule_AddObjectRef(module, "RecorderLock", (PyObject *)&RecorderLockType) < 0
-            || PyModule_AddObjectRef(module, "WithHeadroom", (PyObject *)&WithHeadroomType) < 0) {
+            || PyModule_AddObjectRef(module, "WithHeadroom", (PyObject *)&WithHeadroomType) < 0
+            || PyModule_AddObjectRef(module, "SettraceLocal", (PyObject *)&SettraceLocalType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -70,6 +70,10 @@ class SettraceBackend:
         threading.settrace(None)
         # Frames still running keep their local trace function; make it inert.
         self.recorder = None
+        for local in self._local_of.values():
+            detach = getattr(local, "detach", None)
+            if detach is not None:
+                detach()
 
     def adopt(self, frame) -> None:
         """Record `frame` and its traced callers, already running, from their next line on
@@ -127,8 +131,18 @@ class SettraceBackend:
         another thread gets the other thread's."""
         local = self._local_of.get(ts)
         if local is None:
-            local = self._local_of[ts] = with_headroom(self.recorder, self._make_local(ts))
+            local = self._local_of[ts] = self._c_local(ts, self._make_local(ts))
         return local
+
+    def _c_local(self, ts, local):
+        """With the C core, the accelerator's SettraceLocal: the line and return events of the
+        innermost recorded frame without a Python frame, everything else through `local`."""
+        rec = self.recorder
+        core = getattr(rec, "_core", None)
+        if core is None:
+            return local
+        from ..accelerator import _speedups
+        return _speedups.SettraceLocal(ts, local, rec.line, self.guard, core)
 
     def _make_local(self, ts):
         backend = self
