@@ -6,11 +6,13 @@ inside a subprocess, so the counting patches never touch the test process."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from fe2e_support import REDACTED, call, filter_meta, last_values, write_filter, write_tree
 
+from rewind import accelerator
 from rewind_testing import HAS_MONITORING, assert_valid, run_python
 from tracemodel import TraceView
 
@@ -176,11 +178,13 @@ def test_settrace_returns_no_local_trace_function_for_skipped_code(hot):
     assert result["total"] == 203
     counts = result["counts"]
     # No local trace function for the skipped frame: no line/return/exception events reach
-    # rewind; only the global function, once per new frame (unavoidable with settrace).
+    # rewind; only the global function, once per new frame (unavoidable with settrace).  The
+    # C core answers those calls itself once the code object is decided: the Python
+    # `_global` then sees only the first.
     assert result["f_trace_none"] == [True]
     assert "_local" not in counts
-    if "_global" in counts:
-        assert counts["_global"]["inner"] == 200
+    c_core = os.environ.get("REWIND_CORE") != "python" and accelerator.available()
+    assert counts["_global"]["inner"] == (1 if c_core else 200)
     assert not any(c.path.endswith("hot.py") for c in v.calls)
 
     traced, v = run_counting(hot, {"REWIND_BACKEND": "settrace"})

@@ -34,7 +34,7 @@ static PyObject *s_info, *s_step_texts, *s_last_line, *s_io_pending, *s_io_flush
     *s_buffer, *s_flush, *s_global, *s_state, *s_stack, *s_code, *s_empty_str, *s_arg_names, *s_variables,
     *s_redacted_text, *s_dropped_text, *s_redactions, *s_drops, *s_call_step, *s_function_id,
     *s_ret_mode, *s_arg, *s_ret, *s_exception, *s_exception_lasti, *s_resume_pending, *s_in_repr, *s_traced,
-    *s_enter, *s_leave, *s_code_infos, *s_tls, *s_line_event, *s_return_event;
+    *s_enter, *s_leave, *s_code_infos, *s_tls, *s_line_event, *s_return_event, *s_call_event;
 static PyObject *empty_tuple, *minus_one, *minus_two;
 
 /* Variable-entry modes (recorder.py ALLOW, REDACT, DROP, HIDDEN). */
@@ -2048,12 +2048,6 @@ call_recorder(CoreObject *core, PyObject *name, PyCFunction own, PyObject *const
     return r;
 }
 
-/* MonitorLine: the sys.monitoring LINE callback (3.12+), `on_line` in hooks/monitoring.py.  */
-
-#if PY_VERSION_HEX >= 0x030C0000
-
-
-
 /* The calling thread's ThreadState, recorder.tls.state: a new reference, or NULL with
  * AttributeError when the thread has none yet.  Each callback keeps its last answer with the
  * id of the Python thread state that asked.  tls.state is set once per thread
@@ -2078,6 +2072,13 @@ thread_state(PyObject *tls, StateCache *cache)
     }
     return ts;
 }
+
+/* MonitorLine: the sys.monitoring LINE callback (3.12+), `on_line` in hooks/monitoring.py.  */
+
+#if PY_VERSION_HEX >= 0x030C0000
+
+
+
 
 typedef struct {
     PyObject_HEAD
@@ -2476,12 +2477,10 @@ static PyTypeObject MonitorReturnType = {
 
 /* -- WithHeadroom: a Python callback, called with headroom ----------------------------------- */
 
-/* The interpreter calls a Python callback (a sys.monitoring callback written in Python, a
- * settrace function) by pushing its frame: at the program's recursion limit that push fails
- * and the RecursionError lands in the program.  Registered through this wrapper instead, the
- * callback is called from C with headroom (headroom.h).  A settrace function returns the
- * local trace function to use next: when that is the wrapped function itself, the wrapper is
- * returned instead, so the next event comes through it too. */
+/* The interpreter calls a Python callback (a sys.monitoring callback written in Python) by
+ * pushing its frame: at the program's recursion limit that push fails and the RecursionError
+ * lands in the program.  Registered through this wrapper instead, the callback is called from
+ * C with headroom (headroom.h). */
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
@@ -2495,10 +2494,6 @@ with_headroom_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyO
     headroom_take();
     PyObject *result = PyObject_Vectorcall(self->function, args, nargsf, kwnames);
     headroom_give();
-    if (result == self->function) {
-        Py_DECREF(result);
-        result = Py_NewRef(callable);
-    }
     return result;
 }
 
@@ -2803,6 +2798,281 @@ static PyTypeObject SettraceLocalType = {
     .tp_call = PyVectorcall_Call,
 };
 
+
+/* -- SettraceGlobal: the settrace global trace function's common 'call', in C ---------------- */
+
+/* hooks/settrace.py's `_global` for the 'call' event of nearly every call: a code object
+ * already decided and traced, first entered (not a generator resuming), on a thread that has
+ * its state and its local trace function already.  It enters the frame with the recorder's
+ * `enter` and returns the thread's local trace function.  Anything else calls the Python
+ * `_global` with headroom. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *fallback;     /* the Python _global */
+    PyObject *tls;          /* recorder.tls */
+    PyObject *encoder;      /* recorder.encoder (in_repr) */
+    PyObject *code_infos;   /* recorder.code_infos */
+    PyObject *locals;       /* the backend's _local_of: ThreadState -> local trace function */
+    PyObject *guard;
+    CoreObject *core;
+    StateCache state;
+    int resume_op;          /* dis.opmap["RESUME"]; -1 before 3.11 */
+    int detached;
+} SettraceGlobalObject;
+
+/* _is_first_entry(frame): 1 when a 'call' event starts the frame, 0 when it resumes a
+ * suspended one, -2 when this cannot tell (the Python function decides), -1 on error. */
+static int
+first_entry(PyObject *frame, PyObject *code, int resume_op)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    int lasti = PyFrame_GetLasti((PyFrameObject *)frame);
+    if (lasti < 0)
+        return 1;
+    PyObject *co_code = PyCode_GetCode((PyCodeObject *)code);
+    if (co_code == NULL)
+        return -1;
+    int first = -2;
+    if (PyBytes_Check(co_code) && lasti + 1 < PyBytes_GET_SIZE(co_code)) {
+        const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(co_code);
+        /* RESUME's low two oparg bits say where it resumes: 0 is the function start. */
+        first = b[lasti] == resume_op && (b[lasti + 1] & 3) == 0;
+    }
+    Py_DECREF(co_code);
+    return first;
+#else
+    (void)code;
+    (void)resume_op;
+    PyObject *lasti = PyObject_GetAttrString(frame, "f_lasti");
+    if (lasti == NULL)
+        return -1;
+    long value = PyLong_AsLong(lasti);
+    Py_DECREF(lasti);
+    if (value == -1 && PyErr_Occurred())
+        return -1;
+    return value < 0;  /* 3.10: a new frame has not executed anything yet */
+#endif
+}
+
+static PyObject *
+settrace_global_event(SettraceGlobalObject *self, PyObject *const *args, size_t nargsf)
+{
+    if (self->detached)
+        Py_RETURN_NONE;
+    PyObject *frame = args[0], *event = args[1];
+    if (!is_event(event, s_call_event))
+        Py_RETURN_NONE;  /* as _global: only 'call' starts anything */
+    if (!PyFrame_Check(frame) || !PyDict_CheckExact(self->code_infos) || !PyDict_CheckExact(self->locals))
+        goto fallback_clean;
+    PyObject *code = NULL, *key = NULL, *info = NULL, *ts = NULL, *stack = NULL, *local = NULL, *r = NULL;
+    PyObject *result = NULL;
+    code = (PyObject *)PyFrame_GetCode((PyFrameObject *)frame);
+    key = PyLong_FromVoidPtr(code);  /* id(code) */
+    if (key == NULL)
+        goto error;
+    info = PyDict_GetItemWithError(self->code_infos, key);
+    if (info == NULL) {
+        if (PyErr_Occurred())
+            goto error;
+        goto fallback;  /* first sight of this code object (or activation) */
+    }
+    Py_INCREF(info);
+    PyObject *traced = sget(info, SL_I_TRACED);
+    int is_traced = traced == NULL ? -1 : PyObject_IsTrue(traced);
+    Py_XDECREF(traced);
+    if (is_traced < 0)
+        goto error;
+    if (!is_traced) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    PyObject *in_repr = PyObject_GetAttr(self->encoder, s_in_repr);
+    int busy = in_repr == NULL ? -1 : PyObject_IsTrue(in_repr);
+    Py_XDECREF(in_repr);
+    if (busy < 0)
+        goto error;
+    if (busy) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    ts = thread_state(self->tls, &self->state);
+    if (ts == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            goto error;
+        PyErr_Clear();
+        goto fallback;  /* the thread's first recorded frame: current_thread_state() makes its state */
+    }
+    stack = sget(ts, SL_T_STACK);
+    if (stack == NULL)
+        goto error;
+    if (!PyList_Check(stack))
+        goto fallback;
+    if (PyList_GET_SIZE(stack) > 0) {
+        PyObject *pending = sget(PyList_GET_ITEM(stack, PyList_GET_SIZE(stack) - 1), SL_A_RESUME_PENDING);
+        if (pending == NULL)
+            goto error;
+        int is_pending = pending != Py_False;
+        Py_DECREF(pending);
+        if (is_pending)
+            goto fallback;  /* a resumption still to be written first */
+    }
+    local = PyDict_GetItemWithError(self->locals, ts);
+    if (local == NULL) {
+        if (PyErr_Occurred())
+            goto error;
+        goto fallback;  /* the thread's local trace function is made by _local_for */
+    }
+    Py_INCREF(local);
+    int first = first_entry(frame, code, self->resume_op);
+    if (first == -1)
+        goto error;
+    if (first != 1)
+        goto fallback;  /* a generator or coroutine resuming: _global keeps it pending */
+    PyObject *call_args[3] = {ts, info, frame};
+    r = call_recorder(self->core, s_enter, (PyCFunction)(void (*)(void))core_enter, call_args, 3);
+    if (r == NULL)
+        goto error;
+    result = Py_NewRef(local);
+    goto done;
+fallback:
+    PyErr_Clear();
+    result = headroom_call(self->fallback, args, nargsf);
+    goto done;
+error:
+    /* except BaseException as exc: self.guard(exc); return None */
+    {
+        PyObject *guarded = call_guard(self->guard);
+        Py_XDECREF(guarded);
+        result = guarded == NULL ? NULL : Py_NewRef(Py_None);
+    }
+done:
+    Py_XDECREF(code);
+    Py_XDECREF(key);
+    Py_XDECREF(info);
+    Py_XDECREF(ts);
+    Py_XDECREF(stack);
+    Py_XDECREF(local);
+    Py_XDECREF(r);
+    return result;
+fallback_clean:
+    return headroom_call(self->fallback, args, nargsf);
+}
+
+static PyObject *
+settrace_global_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (PyVectorcall_NARGS(nargsf) != 3 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
+        PyErr_SetString(PyExc_TypeError, "a trace function takes (frame, event, arg)");
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    headroom_take();  /* before 3.12 C calls count against the recursion limit (SettraceLocal) */
+    PyObject *result = settrace_global_event((SettraceGlobalObject *)callable, args, nargsf);
+    headroom_give();
+    return result;
+#else
+    return settrace_global_event((SettraceGlobalObject *)callable, args, nargsf);
+#endif
+}
+
+static PyObject *
+settrace_global_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"fallback", "recorder", "locals", "guard", "core", "resume_op", NULL};
+    PyObject *fallback, *recorder, *locals, *guard, *core;
+    int resume_op;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOO!i:SettraceGlobal", kwlist, &fallback, &recorder, &locals,
+                                     &guard, &CoreType, &core, &resume_op))
+        return NULL;
+    PyObject *tls = PyObject_GetAttr(recorder, s_tls);
+    PyObject *encoder = tls == NULL ? NULL : PyObject_GetAttr(recorder, s_encoder);
+    PyObject *code_infos = encoder == NULL ? NULL : PyObject_GetAttr(recorder, s_code_infos);
+    SettraceGlobalObject *self = code_infos == NULL ? NULL : (SettraceGlobalObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        Py_XDECREF(tls);
+        Py_XDECREF(encoder);
+        Py_XDECREF(code_infos);
+        return NULL;
+    }
+    self->vectorcall = settrace_global_call;
+    self->fallback = Py_NewRef(fallback);
+    self->tls = tls;
+    self->encoder = encoder;
+    self->code_infos = code_infos;
+    self->locals = Py_NewRef(locals);
+    self->guard = Py_NewRef(guard);
+    self->core = (CoreObject *)Py_NewRef(core);
+    self->resume_op = resume_op;
+    return (PyObject *)self;
+}
+
+static PyObject *
+settrace_global_detach(SettraceGlobalObject *self, PyObject *unused)
+{
+    (void)unused;
+    self->detached = 1;
+    Py_RETURN_NONE;
+}
+
+static int
+settrace_global_traverse(SettraceGlobalObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->fallback);
+    Py_VISIT(self->tls);
+    Py_VISIT(self->encoder);
+    Py_VISIT(self->code_infos);
+    Py_VISIT(self->locals);
+    Py_VISIT(self->guard);
+    Py_VISIT(self->core);
+    Py_VISIT(self->state.ts);
+    return 0;
+}
+
+static int
+settrace_global_clear(SettraceGlobalObject *self)
+{
+    Py_CLEAR(self->fallback);
+    Py_CLEAR(self->tls);
+    Py_CLEAR(self->encoder);
+    Py_CLEAR(self->code_infos);
+    Py_CLEAR(self->locals);
+    Py_CLEAR(self->guard);
+    Py_CLEAR(self->core);
+    Py_CLEAR(self->state.ts);
+    return 0;
+}
+
+static void
+settrace_global_dealloc(SettraceGlobalObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    settrace_global_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef settrace_global_methods[] = {
+    {"detach", (PyCFunction)settrace_global_detach, METH_NOARGS,
+     "The recording stopped: ignore every event from now on (threads may keep this function)."},
+    {NULL},
+};
+
+static PyTypeObject SettraceGlobalType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rewind.accelerator._speedups.SettraceGlobal",
+    .tp_doc = PyDoc_STR("SettraceGlobal(fallback, recorder, locals, guard, core, resume_op): the settrace "
+                        "global trace function; `fallback` (the Python one) does the rare 'call' events."),
+    .tp_basicsize = sizeof(SettraceGlobalObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = settrace_global_new,
+    .tp_dealloc = (destructor)settrace_global_dealloc,
+    .tp_traverse = (traverseproc)settrace_global_traverse,
+    .tp_clear = (inquiry)settrace_global_clear,
+    .tp_methods = settrace_global_methods,
+    .tp_vectorcall_offset = offsetof(SettraceGlobalObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
 static PyObject *
 core_counts(CoreObject *self, PyObject *unused)
 {
@@ -2905,12 +3175,13 @@ PyInit__speedups(void)
     INTERN(s_tls, "tls");
     INTERN(s_line_event, "line");
     INTERN(s_return_event, "return");
+    INTERN(s_call_event, "call");
     if ((empty_tuple = PyTuple_New(0)) == NULL || (minus_one = PyLong_FromLong(-1)) == NULL
             || (minus_two = PyLong_FromLong(-2)) == NULL)
         return NULL;
 
     if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&RecorderLockType) < 0 || PyType_Ready(&WithHeadroomType) < 0
-            || PyType_Ready(&SettraceLocalType) < 0)
+            || PyType_Ready(&SettraceLocalType) < 0 || PyType_Ready(&SettraceGlobalType) < 0)
         return NULL;
 #if PY_VERSION_HEX >= 0x030C0000
     if (PyType_Ready(&MonitorLineType) < 0 || PyType_Ready(&MonitorStartType) < 0
@@ -2932,7 +3203,8 @@ PyInit__speedups(void)
     }
     if (PyModule_AddObjectRef(module, "RecorderLock", (PyObject *)&RecorderLockType) < 0
             || PyModule_AddObjectRef(module, "WithHeadroom", (PyObject *)&WithHeadroomType) < 0
-            || PyModule_AddObjectRef(module, "SettraceLocal", (PyObject *)&SettraceLocalType) < 0) {
+            || PyModule_AddObjectRef(module, "SettraceLocal", (PyObject *)&SettraceLocalType) < 0
+            || PyModule_AddObjectRef(module, "SettraceGlobal", (PyObject *)&SettraceGlobalType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

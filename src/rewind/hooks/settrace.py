@@ -20,7 +20,7 @@ import threading
 from typing import Callable
 
 from ..recorder import ActiveFrame, suspended_line_of
-from . import traced_running_frames, with_headroom
+from . import traced_running_frames
 
 _RESUME = dis.opmap.get("RESUME", -1)
 _RETURN_OPS = frozenset(dis.opmap[name] for name in ("RETURN_VALUE", "RETURN_CONST") if name in dis.opmap)
@@ -49,6 +49,7 @@ class SettraceBackend:
         self._previous_threading = None
         self._installed = False
         self._local_of: dict = {}  # ThreadState -> its local trace function (_local_for)
+        self._trace = None  # the global trace function installed (_c_global)
 
     def install(self) -> None:
         self._previous = sys.gettrace()
@@ -58,9 +59,9 @@ class SettraceBackend:
                 "another trace function (%r) was active; rewind replaces it while recording", self._previous)
         self._previous_threading = threading.gettrace() if hasattr(threading, "gettrace") else None
         self._installed = True
-        trace = with_headroom(self.recorder, self._global)
-        threading.settrace(trace)
-        sys.settrace(trace)
+        self._trace = self._c_global()
+        threading.settrace(self._trace)
+        sys.settrace(self._trace)
 
     def uninstall(self) -> None:
         if not self._installed:
@@ -70,8 +71,8 @@ class SettraceBackend:
         threading.settrace(None)
         # Frames still running keep their local trace function; make it inert.
         self.recorder = None
-        for local in self._local_of.values():
-            detach = getattr(local, "detach", None)
+        for function in (self._trace, *self._local_of.values()):
+            detach = getattr(function, "detach", None)
             if detach is not None:
                 detach()
 
@@ -133,6 +134,17 @@ class SettraceBackend:
         if local is None:
             local = self._local_of[ts] = self._c_local(ts, self._make_local(ts))
         return local
+
+    def _c_global(self):
+        """The global trace function: with the C core, the accelerator's SettraceGlobal (a
+        traced frame's first 'call' without a Python frame, everything else through
+        `_global`); else `_global` itself."""
+        rec = self.recorder
+        core = getattr(rec, "_core", None)
+        if core is None:
+            return self._global
+        from ..accelerator import _speedups
+        return _speedups.SettraceGlobal(self._global, rec, self._local_of, self.guard, core, _RESUME)
 
     def _c_local(self, ts, local):
         """With the C core, the accelerator's SettraceLocal: the line and return events of the
