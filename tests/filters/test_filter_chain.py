@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from importlib import resources
 from pathlib import Path
 
@@ -512,24 +511,17 @@ def _big_filter(path: Path, rules: int) -> Path:
     return path
 
 
-def test_200_rule_chain_loads_under_20ms(tmp_path):
-    import re
-
-    from rewind.filters import globmatch
-
-    big = _big_filter(tmp_path / "big.toml", 200)
-    filters.load_builtin("builtin-default")  # parsed once per process, not per chain
-    timings = []
-    for _ in range(5):
-        re.purge()  # cold: nothing compiled yet
-        globmatch._compile_cached.cache_clear()
-        # CPU time of this thread: what loading costs, without other processes' share
-        # of a busy machine (on an idle one, wall time is the same).
-        start = time.thread_time()
-        chain = filters.build_chain([big], environ={})
-        timings.append(time.thread_time() - start)
-    assert len(chain.rules) >= 200
-    assert min(timings) < 0.020, [f"{t * 1000:.1f} ms" for t in timings]
+def test_a_200_rule_chain_keeps_every_rule_and_decides_by_them(tmp_path):
+    # How fast such a chain loads is the benchmark's question (bench/filter_suite.py,
+    # "chain200": under 20 ms cold), never a timed unit test's.
+    chain = filters.build_chain([_big_filter(tmp_path / "big.toml", 200)], environ={})
+    assert sum(1 for _, rule in chain.rules if (rule.reason or "").startswith("rule ")) == 200
+    skipped = chain.decide(module="my_app.mod0.views", qualname="f", filename="/elsewhere/views.py")
+    traced = chain.decide(module="my_app.lit3", qualname="f", filename="/elsewhere/lit3.py")
+    assert not skipped.trace and traced.trace
+    assert traced.value_action("local", "tmp_3_count") == "redact"
+    assert traced.value_action("arg", "x3y") == "drop"
+    assert traced.value_action("local", "tmp_6_count") == "allow"  # rule 6 is another scope's
 
 
 # -- provenance and io -----------------------------------------------------------------------------
