@@ -34,14 +34,22 @@ def make_backend(name: str, recorder, guard, activation_file: str | None):
     return SettraceBackend(recorder, guard, activation_file)
 
 
+def c_core(recorder):
+    """(the accelerator's `_speedups` module, the recorder's C core) when the recorder runs
+    the C core, else (None, None): the backends then register their C callbacks."""
+    core = getattr(recorder, "_core", None)
+    if core is None:
+        return None, None
+    from ..accelerator import _speedups
+    return _speedups, core
+
+
 def with_headroom(recorder, callback):
     """`callback` as the interpreter is to call it: with the C core, through the accelerator's
     WithHeadroom, which gives the recorder's Python code room above the program's recursion
     limit (accelerator/headroom.h); with the pure-Python core, as it is."""
-    if getattr(recorder, "_core", None) is None:
-        return callback
-    from ..accelerator import _speedups
-    return _speedups.WithHeadroom(callback)
+    speedups, _ = c_core(recorder)
+    return callback if speedups is None else speedups.WithHeadroom(callback)
 
 
 def traced_running_frames(recorder, frame) -> list:

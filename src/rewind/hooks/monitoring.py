@@ -15,7 +15,7 @@ import sys
 from typing import Callable
 
 from .. import errors
-from . import traced_running_frames, with_headroom
+from . import c_core, traced_running_frames, with_headroom
 
 # Tool ids in the order we try them: the PEP 669 "free" ids first, never the debugger
 # or coverage ids unless everything else is taken.
@@ -131,12 +131,11 @@ class MonitoringBackend:
         with the C core, C callables doing the same (the C PY_START one calls `_on_start`
         for anything but a known, traced code object on a thread already recording)."""
         rec = self.recorder
-        core = getattr(rec, "_core", None)
-        if core is None:
+        speedups, core = c_core(rec)
+        if speedups is None:
             return self._on_start, self._on_return
-        from ..accelerator import _speedups
-        return (_speedups.MonitorStart(rec, self._on_start, self.guard, core),
-                _speedups.MonitorReturn(rec, self.guard, core))
+        return (speedups.MonitorStart(rec, self._on_start, self.guard, core),
+                speedups.MonitorReturn(rec, self.guard, core))
 
     def _activate(self) -> None:
         self.active = True
@@ -167,10 +166,9 @@ class MonitoringBackend:
         argument (a local variable) instead of looked up on `self` at every line.  With the
         C core it is a C callable doing the same (no Python frame per line)."""
         rec = self.recorder
-        core = getattr(rec, "_core", None)
-        if core is not None:
-            from ..accelerator import _speedups
-            return _speedups.MonitorLine(rec.tls, rec.line, self.guard, core)
+        speedups, core = c_core(rec)
+        if speedups is not None:
+            return speedups.MonitorLine(rec.tls, rec.line, self.guard, core)
 
         def on_line(code, line, tls=self.recorder.tls, record_line=self.recorder.line, guard=self.guard):
             try:

@@ -20,7 +20,7 @@ import threading
 from typing import Callable
 
 from ..recorder import ActiveFrame, suspended_line_of
-from . import traced_running_frames
+from . import c_core, traced_running_frames
 
 _RESUME = dis.opmap.get("RESUME", -1)
 _RETURN_OPS = frozenset(dis.opmap[name] for name in ("RETURN_VALUE", "RETURN_CONST") if name in dis.opmap)
@@ -140,21 +140,19 @@ class SettraceBackend:
         traced frame's first 'call' without a Python frame, everything else through
         `_global`); else `_global` itself."""
         rec = self.recorder
-        core = getattr(rec, "_core", None)
-        if core is None:
+        speedups, core = c_core(rec)
+        if speedups is None:
             return self._global
-        from ..accelerator import _speedups
-        return _speedups.SettraceGlobal(self._global, rec, self._local_of, self.guard, core, _RESUME)
+        return speedups.SettraceGlobal(self._global, rec, self._local_of, self.guard, core, _RESUME)
 
     def _c_local(self, ts, local):
         """With the C core, the accelerator's SettraceLocal: the line and return events of the
         innermost recorded frame without a Python frame, everything else through `local`."""
         rec = self.recorder
-        core = getattr(rec, "_core", None)
-        if core is None:
+        speedups, core = c_core(rec)
+        if speedups is None:
             return local
-        from ..accelerator import _speedups
-        return _speedups.SettraceLocal(ts, local, rec.line, self.guard, core)
+        return speedups.SettraceLocal(ts, local, rec.line, self.guard, core)
 
     def _make_local(self, ts):
         backend = self
