@@ -341,12 +341,12 @@ class ValueEncoder:
             self._last = None
             return self.raw("<%s>" % lang_type, lang_type)
         if isinstance(value, tuple):
-            return self.raw("<%s of %d items>" % (lang_type, size), lang_type)
+            return self.raw(_size_text(lang_type, size), lang_type)
         if hint is not None and hint.obj is value and hint.snapshot is _snapshot_len and hint.size == size \
                 and hint.tp is type(value):
             self._last = hint
             return hint.text
-        text = self.raw("<%s of %d items>" % (lang_type, size), lang_type)
+        text = self.raw(_size_text(lang_type, size), lang_type)
         self._last = Node(_snapshot_len, value, size, (), [], [], [], text)
         return text
 
@@ -781,6 +781,11 @@ class ValueEncoder:
             if node is not None:
                 self._last = node
         return text
+
+
+def _size_text(lang_type: str, size: int) -> str:
+    """A container past the depth bound: `<list of 3 items>`, `<tuple of 1 item>`."""
+    return "<%s of %d %s>" % (lang_type, size, "item" if size == 1 else "items")
 
 
 # -- what an encoding depends on ---------------------------------------------------------------

@@ -31,6 +31,7 @@ def main():
     long_list = list(range(200))
     long_dict = {i: str(i) for i in range(120)}
     nested = [[[[["deep"]]]]]
+    nested_pair = [[[(1, 2)]]]
     cyc = [1]
     cyc.append(cyc)
     a = Node("a")

@@ -150,7 +150,8 @@ def test_values_at_the_edges(record, backend):
     assert values["long_text"].startswith("x" * 1000) and values["long_text"].endswith("...<+4000 chars>")
     assert values["long_list"][:50] == list(range(50)) and values["long_list"][50] == Raw("<+150 more>", "<truncated>")
     assert len(values["long_dict"]) == 51
-    assert values["nested"] == [[[Raw("<list of 1 items>", "list")]]]
+    assert values["nested"] == [[[Raw("<list of 1 item>", "list")]]]
+    assert values["nested_pair"] == [[[Raw("<tuple of 2 items>", "tuple")]]]
     assert values["cyc"] == [1, Err("<cycle>")]
     node = values["a"]
     assert node["label"] == "a" and node["next"]["label"] == "b"

@@ -80,7 +80,7 @@ def test_a_change_deep_inside_is_seen():
     changed, new_node = encoder.encode_tracked(accounts, node)
     assert new_node is not node
     assert changed == fresh_text(accounts) != text
-    assert "<list of 1 items>" in changed  # history sits at the depth bound: shown by its size
+    assert "<list of 1 item>" in changed  # history sits at the depth bound: shown by its size
     # The unchanged account kept its text object: it was not encoded again.
     assert new_node.texts[1] is node.texts[1]
 
