@@ -317,7 +317,9 @@ class Session:
         if self.finished:
             return None
         self.finished = True
+        backend = self.backend
         self._detach()
+        self._warn_if_displaced(backend)
         exits.uninstall(self)
         if label:
             self.exit_label = label
@@ -329,6 +331,26 @@ class Session:
         finally:
             self._report_metrics()
             diagnostics.clear_trace_id()
+
+    def _warn_if_displaced(self, backend) -> None:
+        """On sys.settrace (3.10/3.11), a program that sets its own trace function replaces
+        rewind's: the trace stays valid but lacks what ran after that, so say it, in the log
+        and as a detach in the metadata."""
+        if not getattr(backend, "displaced", False) or self.failed is not None:
+            return
+        displaced_by = backend.displaced_by
+        if displaced_by is None and self.tainted:
+            return  # a KeyboardInterrupt went through rewind's trace function: Python turned tracing off
+        self.detach_reason = self.detach_reason or "trace_function_replaced"
+        if displaced_by is not None:
+            log.warning("the program replaced rewind's trace function (sys.settrace) with %s, so what ran "
+                        "after that is missing from the trace. Coverage tools and debuggers do this; on "
+                        "Python 3.12+ rewind uses sys.monitoring and records beside them", displaced_by)
+        else:
+            log.warning("rewind's trace function (sys.settrace) was removed while the program ran, so what ran "
+                        "after that is missing from the trace: the program or a tool in it (coverage's stop()) "
+                        "called sys.settrace(None), or Python turned tracing off after an error in a trace "
+                        "function. On Python 3.12+ rewind uses sys.monitoring, which such tools leave alone")
 
     def _finish(self, exit_code: int | None, exception: BaseException | None,
                 traceback_text: str | None, still_running: str) -> str | None:

@@ -50,6 +50,10 @@ class SettraceBackend:
         self._installed = False
         self._local_of: dict = {}  # ThreadState -> its local trace function (_local_for)
         self._trace = None  # the global trace function installed (_c_global)
+        # Whether rewind's trace function had been taken out of sys.gettrace() when recording
+        # stopped (set by uninstall), and the repr of what was there instead (None: nothing).
+        self.displaced = False
+        self.displaced_by: str | None = None
 
     def install(self) -> None:
         self._previous = sys.gettrace()
@@ -67,6 +71,12 @@ class SettraceBackend:
         if not self._installed:
             return
         self._installed = False
+        current = sys.gettrace()
+        if current is not self._trace:
+            # A program that installs its own trace function (coverage's tracer, pdb) takes
+            # the place of rewind's: what ran from then on was not recorded. The session says so.
+            self.displaced = True
+            self.displaced_by = None if current is None else repr(current)
         sys.settrace(None)
         threading.settrace(None)
         # Frames still running keep their local trace function; make it inert.
