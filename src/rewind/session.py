@@ -319,7 +319,7 @@ class Session:
         self.finished = True
         backend = self.backend
         self._detach()
-        self._warn_if_displaced(backend)
+        self._warn_if_displaced(backend, exception)
         exits.uninstall(self)
         if label:
             self.exit_label = label
@@ -332,15 +332,17 @@ class Session:
             self._report_metrics()
             diagnostics.clear_trace_id()
 
-    def _warn_if_displaced(self, backend) -> None:
+    def _warn_if_displaced(self, backend, exception: BaseException | None) -> None:
         """On sys.settrace (3.10/3.11), a program that sets its own trace function replaces
         rewind's: the trace stays valid but lacks what ran after that, so say it, in the log
         and as a detach in the metadata."""
         if not getattr(backend, "displaced", False) or self.failed is not None:
             return
         displaced_by = backend.displaced_by
-        if displaced_by is None and self.tainted:
-            return  # a KeyboardInterrupt went through rewind's trace function: Python turned tracing off
+        if displaced_by is None and (self.tainted or isinstance(exception, KeyboardInterrupt)):
+            # An interrupt that went through rewind's trace function (even at its first
+            # instruction, before any handler) made Python turn tracing off: not the program.
+            return
         self.detach_reason = self.detach_reason or "trace_function_replaced"
         if displaced_by is not None:
             log.warning("the program replaced rewind's trace function (sys.settrace) with %s, so what ran "
