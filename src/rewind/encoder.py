@@ -23,6 +23,7 @@ import json
 import sys
 import time
 import types
+import weakref
 from collections import deque
 from itertools import chain, islice
 from operator import is_
@@ -155,16 +156,19 @@ class ValueEncoder:
     """Encodes values as JSON `Value` text within the policy's bounds.
 
     `attr_action(name) -> "allow" | "redact" | "drop"` applies the filter's `attr` patterns to
-    the fields of Struct values.  Counters of redacted/dropped attributes are kept here.
+    the fields of Struct values, and `attr_scope()` names the rules it applies at the moment
+    (the same object: the same decisions).  Counters of redacted/dropped attributes are kept here.
     """
 
     def __init__(self, types_: TypeTable, *, max_depth: int = 3, max_items: int = 50,
-                 max_string: int = 1000, attr_action: Callable[[str], str] | None = None):
+                 max_string: int = 1000, attr_action: Callable[[str], str] | None = None,
+                 attr_scope: Callable[[], object] | None = None):
         self.types = types_
         self.max_depth = max_depth
         self.max_items = max_items
         self.max_string = max_string
         self.attr_action = attr_action or (lambda name: "allow")
+        self.attr_scope = attr_scope or (lambda: None)
         self.attr_redactions = 0
         self.attr_drops = 0
         self._by_type: dict[type, Callable[[object, int], str]] = {}
@@ -177,6 +181,10 @@ class ValueEncoder:
         self._repr_nodes: dict[type, Callable] = {}
         self._namedtuple_readers: dict[type, Callable] = {}
         self._active: set[int] = set()
+        self._cycles = 0  # "<cycle>" texts written so far: a Node built while it grew shows one
+        # (id(obj), depth, attr scope) -> weakref to the last Node of a large Struct: see _shared_hint.
+        self._shared: dict[tuple, weakref.ref] = {}
+        self._shared_limit = SHARED_PURGE_AT
         self.in_repr = False
         # `_last`: what the text of the value just encoded depends on (EMPTY: nothing that can
         # change while the value stays the same object; a Node; None: it must be re-encoded
@@ -402,6 +410,7 @@ class ValueEncoder:
             return self._summary(value, lang_type, hint)
         key = id(value)
         if key in self._active:
+            self._cycles += 1
             return self.error("<cycle>", lang_type)
         # Copy the shown items in one C call first: encoding runs Python code, during which
         # another thread may mutate the container ("changed size during iteration").
@@ -443,6 +452,7 @@ class ValueEncoder:
             return self._summary(value, lang_type, hint)
         key = id(value)
         if key in self._active:
+            self._cycles += 1
             return self.error("<cycle>", lang_type)
         if hint is not None and (hint.obj is not value or hint.snapshot is not _snapshot_tuple
                                  or hint.tp is not type(value)):
@@ -476,6 +486,7 @@ class ValueEncoder:
             return self._summary(value, lang_type, hint)
         key = id(value)
         if key in self._active:
+            self._cycles += 1
             return self.error("<cycle>", lang_type)
         snapshot = self._snapshot_dict
         size, flat = snapshot(value)  # one C call: see _sequence
@@ -640,18 +651,76 @@ class ValueEncoder:
             return text
         key = id(value)
         if key in self._active:
+            self._cycles += 1
             return self.error("<cycle>", lang_type)
+        scope = self.attr_scope()
+        if hint is None:
+            hint = self._shared_hint(value, depth, scope)
+        cycles = self._cycles
         size, flat = fields_of(value)
         self._active.add(key)
         try:
             if hint is not None and hint.obj is value and hint.snapshot is fields_of and hint.size == size \
                     and len(hint.items) == len(flat) and all(map(is_, flat[0::2], hint.items[0::2])):
-                return self._refresh_struct(flat, depth, hint)
-            if hint is not None and (hint.obj is not value or hint.snapshot is not fields_of):
-                hint = None
-            return self._struct_fields(value, depth, tp, fields_of, size, flat, hint)
+                text = self._refresh_struct(flat, depth, hint)
+            else:
+                if hint is not None and (hint.obj is not value or hint.snapshot is not fields_of):
+                    hint = None
+                text = self._struct_fields(value, depth, tp, fields_of, size, flat, hint)
         finally:
             self._active.discard(key)
+        node = self._last
+        if type(node) is Node:
+            if self._cycles != cycles or (hint is not None and hint.cyclic):
+                node.cyclic = True
+            elif len(text) >= SHARED_MIN_CHARS:
+                self._share(node, depth, scope)
+        return text
+
+    # -- Structs seen again in another frame -----------------------------------------------
+    # A method's `self`, or an object reached from it, is often the one a caller (or the last
+    # call) showed already, but the new frame has no Node for it, and a large object would be
+    # encoded whole again.  The last Node of each large Struct is kept here by weak reference:
+    # it lives only as long as a frame's cache (or a Node in it) holds it, so rewind keeps no
+    # object of the program alive for longer than before.  Its text is reused when it is
+    # exact in the new place: same depth and attribute rules, no "<cycle>" in it, and no object
+    # it shows expanded is being encoded around it now (there it would be a "<cycle>").
+
+    def _shared_hint(self, value, depth: int, scope) -> Node | None:
+        ref = self._shared.get((id(value), depth, scope))
+        if ref is None:
+            return None
+        node = ref()
+        if node is None or node.obj is not value or not self._fits_here(node, depth):
+            return None
+        return node
+
+    def _fits_here(self, node: Node, depth: int) -> bool:
+        """True when no container or object `node` shows expanded (above the depth bound) is
+        being encoded now, around the place it is to be reused at `depth`."""
+        active = self._active
+        if not active:
+            return True
+        level = [node]
+        while True:
+            for each in level:
+                if id(each.obj) in active:
+                    return False
+            depth += 1
+            if depth >= self.max_depth:
+                return True  # shown past the bound: by their size or type name, never a <cycle>
+            level = [dep for each in level for dep in each.deps if type(dep) is Node]
+            if not level:
+                return True
+
+    def _share(self, node: Node, depth: int, scope) -> None:
+        shared = self._shared
+        shared[(id(node.obj), depth, scope)] = weakref.ref(node)
+        if len(shared) > self._shared_limit:
+            # Entries of Nodes that are gone: dropped in one pass once they pile up.
+            for key in [key for key, ref in shared.items() if ref() is None]:
+                del shared[key]
+            self._shared_limit = max(SHARED_PURGE_AT, 2 * len(shared))
 
     def _struct_fields(self, value, depth: int, tp: type, fields_of, size: int, flat: tuple,
                        hint: Node | None = None) -> str:
@@ -791,6 +860,8 @@ def _size_text(lang_type: str, size: int) -> str:
 # -- what an encoding depends on ---------------------------------------------------------------
 
 EMPTY = ()  # the dep of a text that stays exact as long as the value is the same object
+SHARED_MIN_CHARS = 512  # a smaller Struct costs less to encode again than to share
+SHARED_PURGE_AT = 4096  # entries of ValueEncoder._shared before the first purge of dead ones
 
 
 class Node:
@@ -799,7 +870,7 @@ class Node:
     joined into `text` (dict: one pair Tuple per key and value)."""
 
     __slots__ = ("snapshot", "obj", "tp", "size", "items", "texts", "deps", "parts", "text", "subnodes",
-                 "fields", "type_id")
+                 "fields", "type_id", "cyclic", "__weakref__")
 
     def __init__(self, snapshot, obj, size: int, items: tuple, texts: list, deps: list, parts: list, text: str):
         self.snapshot = snapshot
@@ -815,6 +886,9 @@ class Node:
         # re-encoded every time) or the nodes of the items that are containers.
         subnodes = tuple([dep for dep in deps if dep is not EMPTY])
         self.subnodes = EMPTY if not subnodes else (None if None in subnodes else subnodes)
+        # A Struct's text shows a "<cycle>" (set by ValueEncoder._struct): it is exact only
+        # around the same objects, so it is never reused in another place.
+        self.cyclic = False
 
 
 

@@ -20,6 +20,7 @@ import os
 import sys
 import threading
 import types
+from functools import partial
 from threading import get_ident
 
 from . import accelerator
@@ -200,8 +201,11 @@ class Recorder:
         self._define('{"Function":{"path_id":0,"line":1,"name":"<toplevel>"}}')
         self._define('{"Call":{"function_id":0,"args":[]}}')
         self.types = TypeTable(self._define)
+        # The attribute rules in force are those of the frame being recorded (_attr_action);
+        # the encoder keys what it shares between frames by them (read without a Python call).
         self.encoder = ValueEncoder(self.types, max_depth=max_depth, max_items=max_items,
-                                    max_string=max_string, attr_action=self._attr_action)
+                                    max_string=max_string, attr_action=self._attr_action,
+                                    attr_scope=partial(getattr, self, "_attr_decision"))
         self._redacted_text = self.encoder.error("<redacted>")
         self._dropped_text = self.encoder.error("<dropped>")
         self.toplevel_open = True
