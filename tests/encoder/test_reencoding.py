@@ -153,6 +153,15 @@ def build(rng: random.Random, depth: int, pool: list):
     return value
 
 
+def random_program(seed: int) -> tuple[random.Random, list, list]:
+    """(rng, pool, root): three random values in a list, and every container made (the pool)."""
+    rng = random.Random(seed)
+    pool: list = []
+    root = [build(rng, 0, pool) for _ in range(3)]
+    pool.append(root)
+    return rng, pool, root
+
+
 def mutate(rng: random.Random, pool: list, root) -> None:
     target = rng.choice(pool)
     new = build(rng, 3, pool)
@@ -213,10 +222,7 @@ def mutate(rng: random.Random, pool: list, root) -> None:
 @settings(max_examples=300, deadline=None)
 @given(seed=st.integers(0, 2**32), max_depth=st.integers(1, 5), max_items=st.integers(1, 6))
 def test_reencoding_matches_a_fresh_encoding(node_check, seed, max_depth, max_items):
-    rng = random.Random(seed)
-    pool: list = []
-    root = [build(rng, 0, pool) for _ in range(3)]
-    pool.append(root)
+    rng, pool, root = random_program(seed)
     bounds = {"max_depth": max_depth, "max_items": max_items, "max_string": 8}
     encoder = make_encoder(node_check, **bounds)
     text, node = encoder.encode_tracked(root)

@@ -9,7 +9,6 @@ encoder holds the shared Nodes weakly: sharing keeps no object of the program al
 from __future__ import annotations
 
 import gc
-import random
 import re
 import weakref
 from unittest import mock
@@ -17,7 +16,7 @@ from unittest import mock
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_reencoding import NODE_CHECKS, Plain, Slotted, build, make_encoder, mutate
+from test_reencoding import NODE_CHECKS, Plain, Slotted, make_encoder, mutate, random_program
 
 from rewind import encoder as encoder_module
 from rewind.encoder import Node, TypeTable, ValueEncoder
@@ -154,10 +153,7 @@ def test_attribute_rules_of_another_scope_are_not_mixed():
 @settings(max_examples=200, deadline=None)
 @given(seed=st.integers(0, 2**32), max_depth=st.integers(1, 5), max_items=st.integers(1, 6))
 def test_shared_structs_match_a_fresh_encoding_wherever_they_land(node_check, seed, max_depth, max_items):
-    rng = random.Random(seed)
-    pool: list = []
-    root = [build(rng, 0, pool) for _ in range(3)]
-    pool.append(root)
+    rng, pool, root = random_program(seed)
     structs = [v for v in pool if isinstance(v, (Plain, Slotted))]
     bounds = {"max_depth": max_depth, "max_items": max_items, "max_string": 8}
     encoder = make_encoder(node_check, **bounds)
