@@ -22,6 +22,13 @@ TAKES_OVER = """
         seen.append(event)
         return None
 
+    class Tracer:
+        def __repr__(self):
+            raise RuntimeError("rewind must not call the program's code to name it")
+
+        def __call__(self, frame, event, arg):
+            return own_tracer(frame, event, arg)
+
     def work(n):
         total = 0
         for i in range(n):
@@ -42,7 +49,8 @@ def write(tmp_path, source: str):
 
 
 @pytest.mark.parametrize("replacement, described", [
-    ("own_tracer", "replaced rewind's trace function (sys.settrace) with <function own_tracer"),
+    ("own_tracer", "replaced rewind's trace function (sys.settrace) with __main__.own_tracer,"),
+    ("Tracer()", "replaced rewind's trace function (sys.settrace) with a __main__.Tracer object,"),
     ("None", "rewind's trace function (sys.settrace) was removed while the program ran")])
 def test_settrace_a_program_that_replaces_the_trace_function_is_told(record, tmp_path, replacement, described):
     rec = record(write(tmp_path, TAKES_OVER.format(replacement=replacement)), env={"REWIND_BACKEND": "settrace"})

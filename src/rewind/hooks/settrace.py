@@ -17,6 +17,7 @@ from __future__ import annotations
 import dis
 import sys
 import threading
+import types
 from typing import Callable
 
 from ..recorder import ActiveFrame, suspended_line_of
@@ -35,6 +36,17 @@ def _is_first_entry(frame) -> bool:
     code = frame.f_code.co_code
     # 3.11+: RESUME's low two oparg bits say where it resumes: 0 is the function start.
     return code[lasti] == _RESUME and (code[lasti + 1] & 3) == 0
+
+
+def _describe(trace_function) -> str:
+    """A trace function by its name, without calling its `__repr__` (the program's code)."""
+    try:
+        if isinstance(trace_function, (types.FunctionType, types.MethodType, types.BuiltinFunctionType)):
+            return "%s.%s" % (trace_function.__module__, trace_function.__qualname__)
+        kind = type(trace_function)
+        return "a %s.%s object" % (kind.__module__, kind.__qualname__)
+    except Exception:  # noqa: BLE001 - only a description
+        return "another trace function"
 
 
 class SettraceBackend:
@@ -76,7 +88,7 @@ class SettraceBackend:
             # A program that installs its own trace function (coverage's tracer, pdb) takes
             # the place of rewind's: what ran from then on was not recorded. The session says so.
             self.displaced = True
-            self.displaced_by = None if current is None else repr(current)
+            self.displaced_by = None if current is None else _describe(current)
         sys.settrace(None)
         threading.settrace(None)
         # Frames still running keep their local trace function; make it inert.
