@@ -1054,11 +1054,15 @@ def _attribute_repr_node(tp: type, name: str):
 # repr of each value.  When every value is an immutable scalar or a plain list, tuple or dict
 # of such values (what option values are), the repr can only change if one of those
 # containers or attributes changes: their Node tree (every item, not only the shown ones)
-# says when it must be taken again.  Anything else (an object, a function, more than
-# _REPR_DEPS_LIMIT items in all, containers nested deeper than _REPR_DEPS_DEPTH) leaves the
-# repr to be taken at every step.
+# says when it must be taken again.  A function or a class (an action's `type=int`) is shown
+# by its name and identity, which do not change either (a rename after the repr was taken is
+# not seen, as for the default repr of objects).  Anything else (an object, a partial, more
+# than _REPR_DEPS_LIMIT items in all, containers nested deeper than _REPR_DEPS_DEPTH) leaves
+# the repr to be taken at every step.
 
 _REPR_SCALARS = frozenset({int, float, complex, str, bytes, bool, type(None)})
+_REPR_NAMED = frozenset({types.FunctionType, types.BuiltinFunctionType, types.MethodDescriptorType,
+                         types.WrapperDescriptorType, type})  # `type`: a class whose metaclass is type
 _REPR_DEPS_LIMIT = 500
 _REPR_DEPS_DEPTH = 8
 _all_of_list, _, _, _, _all_of_dict = make_snapshots(sys.maxsize)
@@ -1090,7 +1094,7 @@ def _repr_deps(value, budget: list, depth: int = 0):
     when it changes only with them, None when that is not known (see above).  `budget`
     holds how many more items may be looked at."""
     tp = type(value)
-    if tp in _REPR_SCALARS:
+    if tp in _REPR_SCALARS or tp in _REPR_NAMED:
         return EMPTY
     if tp not in (list, tuple, dict) or depth >= _REPR_DEPS_DEPTH:
         return None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import array
+import functools
+import os
 import random
 import xml.etree.ElementTree as ET
 from collections import deque, namedtuple
@@ -348,11 +350,15 @@ def test_an_argparse_repr_is_taken_again_only_when_what_it_shows_changes():
         options = argparse.Namespace(files=["a.py"], level=2, env={"k": ["v"]}, pair=(1, [2]))
         parser = argparse.ArgumentParser()
         action = parser.add_argument("--tag", default=["x"])
-        holder = [options, action]
+        # Functions and classes are shown by their names: what pytest's options hold
+        typed = [parser.add_argument("--n", type=int), parser.add_argument("--path", type=os.path.abspath),
+                 parser.add_argument("--low", type=str.lower), parser.add_argument("--hex", type=hex)]
+        holder = [options, action, *typed]
         text, node = encoder.encode_tracked(holder)
         assert encoder.unchanged(node)
         changes = [(options.files.append, "b.py"), (options.env["k"].append, "w"), (options.pair[1].append, 3),
-                   (setattr, options, "level", 3), (setattr, options, "new", None), (action.default.append, "y")]
+                   (setattr, options, "level", 3), (setattr, options, "new", None), (action.default.append, "y"),
+                   (setattr, typed[0], "type", float)]
         for change, *args in changes:
             change(*args)
             assert not encoder.unchanged(node)
@@ -363,6 +369,8 @@ def test_an_argparse_repr_is_taken_again_only_when_what_it_shows_changes():
         assert encoder.encode_tracked(holder, node)[0] == fresh_text(holder)
         options.obj = Plain(a=1)  # an object's repr is user code: taken at every step
         assert encoder.encode_tracked(options)[1] is None
+        typed[0].type = functools.partial(int, base=2)  # a partial shows its arguments' reprs
+        assert encoder.encode_tracked(typed[0])[1] is None
 
 
 def test_objects_with_the_default_repr_are_reused_on_identity():
