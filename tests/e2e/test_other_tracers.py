@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from rewind_testing import HAS_MONITORING
+from rewind_testing import HAS_MONITORING, assert_valid, run_python
 
 TAKES_OVER = """
     import sys
@@ -82,3 +82,32 @@ def test_monitoring_records_beside_the_programs_own_tracer(record, tmp_path):
     assert [c.args["n"] for c in rec.view.calls_of("work")] == [3, 4]
     assert "missing from the trace" not in rec.stderr
     assert rec.view.metadata["detach_reason"] is None
+
+
+def test_settrace_stopping_from_a_thread_rewind_never_traced_is_no_replacement(record, tmp_path):
+    # The thread runs before recording starts, so it has no trace function of rewind's; it
+    # stops the recording that the main thread started.
+    script = write(tmp_path, """
+        import threading
+        import rewind
+
+        go, done = threading.Event(), threading.Event()
+
+        def stopper():
+            go.wait()
+            rewind.stop()
+            done.set()
+
+        thread = threading.Thread(target=stopper)
+        thread.start()
+        rewind.start("trace-api")
+        total = sum(range(3))
+        go.set()
+        done.wait()
+        thread.join()
+        print("stopped", total)
+        """)
+    proc = run_python([str(script)], cwd=tmp_path, env={"REWIND_BACKEND": "settrace"})
+    assert proc.returncode == 0 and proc.stdout == "stopped 3\n", proc.stderr
+    assert_valid(tmp_path / "trace-api")
+    assert "missing from the trace" not in proc.stderr

@@ -63,9 +63,10 @@ class SettraceBackend:
         self._local_of: dict = {}  # ThreadState -> its local trace function (_local_for)
         self._trace = None  # the global trace function installed (_c_global)
         # Whether rewind's trace function had been taken out of sys.gettrace() when recording
-        # stopped (set by uninstall), and the repr of what was there instead (None: nothing).
+        # stopped (set by uninstall), and what was there instead (None: nothing).
         self.displaced = False
         self.displaced_by: str | None = None
+        self._install_thread: int | None = None
 
     def install(self) -> None:
         self._previous = sys.gettrace()
@@ -75,6 +76,7 @@ class SettraceBackend:
                 "another trace function (%r) was active; rewind replaces it while recording", self._previous)
         self._previous_threading = threading.gettrace() if hasattr(threading, "gettrace") else None
         self._installed = True
+        self._install_thread = threading.get_ident()
         self._trace = self._c_global()
         threading.settrace(self._trace)
         sys.settrace(self._trace)
@@ -83,8 +85,10 @@ class SettraceBackend:
         if not self._installed:
             return
         self._installed = False
+        # Only this thread's function is visible, and a thread that was running before the
+        # recording started never had rewind's: check where it was installed.
         current = sys.gettrace()
-        if current is not self._trace:
+        if current is not self._trace and threading.get_ident() == self._install_thread:
             # A program that installs its own trace function (coverage's tracer, pdb) takes
             # the place of rewind's: what ran from then on was not recorded. The session says so.
             self.displaced = True
