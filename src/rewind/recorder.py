@@ -181,6 +181,9 @@ class Recorder:
         self.io_pending = False
         self.io_flush = None
         self.main_tid = main_thread_id if main_thread_id is not None else threading.main_thread().ident
+        # The thread that wrote the last event, as its ThreadState (an OS ident can be reused
+        # by a later thread) and its ident (capture/core.py gives it output of unknown origin).
+        self.current_ts: ThreadState | None = None
         self.current_tid = self.main_tid
         # Counters (plain ints in the hot path; reported in metadata at the end).
         self.steps = 0
@@ -214,6 +217,7 @@ class Recorder:
             main.claimed = True
             self.tls.state = main
         main.started = True
+        self.current_ts = main
         self._define('{"ThreadStart":%d}' % main.number)
         self._core = None
         if speedups is not None:
@@ -237,9 +241,8 @@ class Recorder:
     def _emit(self, ts: ThreadState, text: str) -> None:
         if self.io_pending:
             self.io_flush(ts)
-        if ts.tid != self.current_tid:
+        if ts is not self.current_ts:
             text = self._switch_text(ts) + text
-            self.current_tid = ts.tid
         self.buffer.append(text)
         self.buffered_chars += len(text)
         if len(self.buffer) > FLUSH_EVERY or len(text) > LARGE_FRAGMENT or self.buffered_chars > FLUSH_CHARS:
@@ -249,6 +252,10 @@ class Recorder:
                 pass  # the event is in the buffer: the next flush writes it (see flush)
 
     def _switch_text(self, ts: ThreadState) -> str:
+        """The ThreadStart or ThreadSwitch before an event of `ts`, which becomes the thread
+        that wrote last."""
+        self.current_ts = ts
+        self.current_tid = ts.tid
         if not ts.started:
             ts.started = True
             return ',\n{"ThreadStart":%d}' % ts.number
@@ -611,9 +618,8 @@ class Recorder:
             self.steps += 1
             self.values += len(parts) - 1
             text = "".join(parts)
-            if ts.tid != self.current_tid:
+            if ts is not self.current_ts:
                 text = self._switch_text(ts) + text
-                self.current_tid = ts.tid
             buffer = self.buffer
             buffer.append(text)
             self.buffered_chars += len(text)

@@ -30,7 +30,7 @@
 static PyObject *s_info, *s_step_texts, *s_last_line, *s_io_pending, *s_io_flush, *s_frame,
     *s_attr_decision, *s_decision, *s_is_module, *s_f_locals, *s_f_globals, *s_global_entries,
     *s_local_entries, *s_global_names, *s_cache, *s_items, *s_value_miss, *s_forget_gone_names,
-    *s_encoder, *s_int_value_suffix, *s_tid, *s_current_tid, *s_switch_text,
+    *s_encoder, *s_int_value_suffix, *s_current_ts, *s_switch_text,
     *s_buffer, *s_flush, *s_global, *s_state, *s_stack, *s_code, *s_empty_str, *s_arg_names, *s_variables,
     *s_redacted_text, *s_dropped_text, *s_redactions, *s_drops, *s_call_step, *s_function_id,
     *s_ret_mode, *s_arg, *s_ret, *s_exception, *s_exception_lasti, *s_resume_pending, *s_in_repr, *s_traced,
@@ -60,7 +60,7 @@ enum {
     SL_A_INFO, SL_A_FRAME, SL_A_LAST_LINE, SL_A_CACHE, SL_A_EXCEPTION, SL_A_EXCEPTION_LASTI, SL_A_RESUME_PENDING,
     SL_I_CODE, SL_I_TRACED, SL_I_DECISION, SL_I_IS_MODULE, SL_I_LOCAL_ENTRIES, SL_I_GLOBAL_ENTRIES,
     SL_I_GLOBAL_NAMES, SL_I_STEP_TEXTS, SL_I_ARG_NAMES, SL_I_CALL_STEP, SL_I_FUNCTION_ID, SL_I_RET_MODE,
-    SL_T_STACK, SL_T_TID, SL_COUNT
+    SL_T_STACK, SL_COUNT
 };
 static const struct { int owner; PyObject **name; } SLOTS[SL_COUNT] = {
     [SL_A_INFO] = {K_ACTIVE, &s_info}, [SL_A_FRAME] = {K_ACTIVE, &s_frame},
@@ -73,7 +73,7 @@ static const struct { int owner; PyObject **name; } SLOTS[SL_COUNT] = {
     [SL_I_STEP_TEXTS] = {K_INFO, &s_step_texts}, [SL_I_ARG_NAMES] = {K_INFO, &s_arg_names},
     [SL_I_CALL_STEP] = {K_INFO, &s_call_step}, [SL_I_FUNCTION_ID] = {K_INFO, &s_function_id},
     [SL_I_RET_MODE] = {K_INFO, &s_ret_mode},
-    [SL_T_STACK] = {K_THREAD, &s_stack}, [SL_T_TID] = {K_THREAD, &s_tid},
+    [SL_T_STACK] = {K_THREAD, &s_stack},
 };
 static PyTypeObject *slot_class[K_COUNT];
 static Py_ssize_t slot_offset[SL_COUNT];  /* 0: not known, go by name */
@@ -905,34 +905,27 @@ done:
 }
 
 /* The end of Recorder._emit (and of Recorder.line): a thread switch's text first when
- * another thread wrote the last event, then the buffer and its flush rule. */
+ * another thread (another ThreadState: an OS ident can be reused) wrote the last event, then
+ * the buffer and its flush rule.  Recorder._switch_text makes `ts` the current writer. */
 static int
 emit_text(CoreObject *self, PyObject *ts, PyObject *text)
 {
-    PyObject *tid = NULL, *current = NULL, *buffer = NULL;
+    PyObject *current = NULL, *buffer = NULL;
     int rc = -1;
     Py_INCREF(text);
-    tid = sget(ts, SL_T_TID);
-    current = tid == NULL ? NULL : rget(self, s_current_tid);
+    current = rget(self, s_current_ts);
     if (current == NULL)
         goto done;
-    if (tid != current) {
-        int differs = PyObject_RichCompareBool(tid, current, Py_NE);
-        if (differs < 0)
+    if (ts != current) {
+        PyObject *args[2] = {self->recorder, ts};
+        PyObject *switch_text = headroom_call_method(s_switch_text, args, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET);
+        if (switch_text == NULL)
             goto done;
-        if (differs) {
-            PyObject *args[2] = {self->recorder, ts};
-            PyObject *switch_text = headroom_call_method(s_switch_text, args, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET);
-            if (switch_text == NULL)
-                goto done;
-            PyObject *joined = PyNumber_Add(switch_text, text);
-            Py_DECREF(switch_text);
-            if (joined == NULL)
-                goto done;
-            Py_SETREF(text, joined);
-            if (rset(self, s_current_tid, tid) < 0)
-                goto done;
-        }
+        PyObject *joined = PyNumber_Add(switch_text, text);
+        Py_DECREF(switch_text);
+        if (joined == NULL)
+            goto done;
+        Py_SETREF(text, joined);
     }
     buffer = rget(self, s_buffer);  /* re-read: flush() replaces it */
     if (buffer == NULL)
@@ -964,7 +957,6 @@ emit_text(CoreObject *self, PyObject *ts, PyObject *text)
     rc = 0;
 done:
     Py_DECREF(text);
-    Py_XDECREF(tid);
     Py_XDECREF(current);
     Py_XDECREF(buffer);
     return rc;
@@ -3143,8 +3135,7 @@ PyInit__speedups(void)
     INTERN(s_forget_gone_names, "_forget_gone_names");
     INTERN(s_encoder, "encoder");
     INTERN(s_int_value_suffix, "int_value_suffix");
-    INTERN(s_tid, "tid");
-    INTERN(s_current_tid, "current_tid");
+    INTERN(s_current_ts, "current_ts");
     INTERN(s_switch_text, "_switch_text");
     INTERN(s_buffer, "buffer");
     INTERN(s_flush, "flush");
