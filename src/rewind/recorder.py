@@ -181,10 +181,9 @@ class Recorder:
         self.io_pending = False
         self.io_flush = None
         self.main_tid = main_thread_id if main_thread_id is not None else threading.main_thread().ident
-        # The thread that wrote the last event, as its ThreadState (an OS ident can be reused
-        # by a later thread) and its ident (capture/core.py gives it output of unknown origin).
+        # The thread that wrote the last event, as its ThreadState: an OS ident can be reused
+        # by a later thread (capture/core.py gives it output of unknown origin).
         self.current_ts: ThreadState | None = None
-        self.current_tid = self.main_tid
         # Counters (plain ints in the hot path; reported in metadata at the end).
         self.steps = 0
         self.calls = 0
@@ -255,7 +254,6 @@ class Recorder:
         """The ThreadStart or ThreadSwitch before an event of `ts`, which becomes the thread
         that wrote last."""
         self.current_ts = ts
-        self.current_tid = ts.tid
         if not ts.started:
             ts.started = True
             return ',\n{"ThreadStart":%d}' % ts.number

@@ -328,7 +328,7 @@ class IoCapture:
                 if not self.installed and not self.active:
                     return
                 if tid is None or tid not in self.rec.threads:
-                    tid = self.rec.current_tid
+                    tid = self.rec.current_ts.tid
                     where = None
                 self._add(tid, stream, text, ("mirror",), where)
         except Exception as exc:  # noqa: BLE001
