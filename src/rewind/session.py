@@ -26,13 +26,39 @@ from .writer.json_writer import write_json_file, write_paths
 _LIVE_SESSIONS: "weakref.WeakSet[Session]" = weakref.WeakSet()
 
 
+# Recorder locks this thread took before a fork (see _hold_recorders_for_fork).
+_HELD_FOR_FORK: list = []
+
+
+def _hold_recorders_for_fork() -> None:
+    """Wait for any event in progress before forking.  Another thread in the middle of an
+    event holds the recorder's lock; a child would inherit it held by a thread it does not
+    have, and its first traced call (threading's own after-fork code runs before our hooks)
+    would wait forever.  Taken here, the child inherits it held by the thread that forked."""
+    for session in list(_LIVE_SESSIONS):
+        recorder = session.recorder
+        if session.finished or recorder is None:
+            continue
+        recorder.lock.acquire()
+        _HELD_FOR_FORK.append(recorder.lock)
+
+
+def _release_recorders_after_fork() -> None:
+    while _HELD_FOR_FORK:
+        _HELD_FOR_FORK.pop().release()
+
+
 def _detach_sessions_in_child() -> None:
+    _release_recorders_after_fork()
     for session in list(_LIVE_SESSIONS):
         session._after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_detach_sessions_in_child)
+    # Registered at import, before IO capture's own hook: hooks run before a fork in reverse
+    # order, so IO capture stops its helper thread (which records output) before this waits.
+    os.register_at_fork(before=_hold_recorders_for_fork, after_in_parent=_release_recorders_after_fork,
+                        after_in_child=_detach_sessions_in_child)
 
 log = diagnostics.logger
 

@@ -201,3 +201,55 @@ def test_auto_start_follows_children_with_the_variable(project):
         child_view(entry)
     # The parent stopped exporting the variables when its trace was finished.
     assert "CODETRACER_TRACE" not in os.environ
+
+
+def test_forking_while_another_thread_is_in_the_middle_of_an_event(tmp_path, backend):
+    # Another thread is between the take and the give of the recorder's lock (as when it
+    # writes its buffer) when the main thread forks.  The child runs traced code before
+    # rewind detaches there (threading's own after-fork hook); it used to wait forever for
+    # the lock, held by a thread the child does not have.  Now the fork waits for the event.
+    write_tree(tmp_path, {"prog.py": """
+        import _thread
+        import os
+        import threading
+        import time
+
+        import rewind
+
+        session = rewind.start("out")
+        lock = session.recorder.lock  # taken around every event
+        gate = _thread.allocate_lock()  # taken and given in C: no event
+        gate.acquire()
+
+
+        def hold():
+            with lock:
+                gate.release()
+                time.sleep(0.5)
+
+
+        def in_child():
+            return 7
+
+
+        warm = threading.Thread(target=len, args=((),))
+        warm.start(); warm.join()  # noqa: E702 - threading's code is looked up once here
+        first = os.fork()  # and so is the code run around a fork (logging's hooks)
+        if first == 0:
+            os._exit(0)
+        os.waitpid(first, 0)
+        holder = threading.Thread(target=hold)
+        holder.start(); gate.acquire(); pid = os.fork()  # noqa: E702 - no event between them
+        if pid == 0:
+            os._exit(in_child())
+        _, status = os.waitpid(pid, 0)
+        holder.join()
+        rewind.stop()
+        print(os.waitstatus_to_exitcode(status))
+    """})
+    rec = run(["-W", "ignore::DeprecationWarning", "prog.py"], cwd=tmp_path, env=hook_env(tmp_path, backend),
+              timeout=60)
+    assert rec.returncode == 0, rec.stderr
+    assert rec.stdout == "7\n", rec.stderr
+    assert_valid(tmp_path / "out")
+    assert TraceView(str(tmp_path / "out")).calls_of("hold")
